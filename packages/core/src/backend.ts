@@ -1,0 +1,91 @@
+// Compute backend selection: tfjs-node-gpu, then tfjs-node, then wasm, then cpu.
+import * as tf from "@tensorflow/tfjs-core";
+import { cpus } from "node:os";
+import type { ComputeBackend } from "./contracts.js";
+import { registerWasmTrainingKernels } from "./kernels/index.js";
+
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+
+/** The built-in backends, in order of preference. */
+export function builtinBackends(threads?: number): ComputeBackend[] {
+  const node = (pkg: string, priority: number): ComputeBackend => ({
+    name: pkg.replace("@tensorflow/", ""),
+    tfName: "tensorflow",
+    priority,
+    async setup() {
+      // tfjs-node registers its kernels before it finds out its native library is missing:
+      // keep that noise off the console.
+      const warn = console.warn;
+      console.warn = () => {};
+      try {
+        await import(pkg);
+      } catch (e) {
+        return `${pkg} did not load: ${errText(e)}`;
+      } finally {
+        console.warn = warn;
+      }
+      if (!tf.findBackend("tensorflow")) return `${pkg} loaded but registered no "tensorflow" backend`;
+      return undefined;
+    },
+  });
+  return [
+    node("@tensorflow/tfjs-node-gpu", 0),
+    node("@tensorflow/tfjs-node", 1),
+    {
+      name: "wasm",
+      tfName: "wasm",
+      priority: 2,
+      async setup() {
+        try {
+          const wasm = await import("@tensorflow/tfjs-backend-wasm");
+          wasm.setThreadsCount(threads ?? Math.max(1, cpus().length));
+          registerWasmTrainingKernels();
+          return undefined;
+        } catch (e) {
+          return `@tensorflow/tfjs-backend-wasm did not load: ${errText(e)}`;
+        }
+      },
+    },
+    {
+      name: "cpu",
+      tfName: "cpu",
+      priority: 3,
+      async setup() {
+        await import("@tensorflow/tfjs-backend-cpu");
+        return undefined;
+      },
+    },
+  ];
+}
+
+export interface BackendChoice {
+  name: string;
+  /** Why each backend tried before the chosen one was not taken. */
+  skipped: { name: string; reason: string }[];
+}
+
+/**
+ * Activates the first backend that loads, or `preferred` (config or ADAPTSEG_BACKEND) when given.
+ * Throws when a preferred backend cannot be used, naming why.
+ */
+export async function selectBackend(backends: ComputeBackend[], preferred = process.env.ADAPTSEG_BACKEND): Promise<BackendChoice> {
+  const sorted = [...backends].sort((a, b) => a.priority - b.priority);
+  const want = preferred && preferred !== "auto" ? preferred : undefined;
+  if (want && !sorted.some((b) => b.name === want)) throw new Error(`unknown backend "${want}"; known: ${sorted.map((b) => b.name).join(", ")}`);
+  const skipped: { name: string; reason: string }[] = [];
+  for (const b of sorted) {
+    if (want && b.name !== want) {
+      skipped.push({ name: b.name, reason: `not requested (backend "${want}" was)` });
+      continue;
+    }
+    const why = await b.setup();
+    if (!why && (await tf.setBackend(b.tfName))) {
+      await tf.ready();
+      return { name: b.name, skipped };
+    }
+    const reason = why ?? `tf.setBackend("${b.tfName}") failed`;
+    if (want) throw new Error(`backend "${want}" cannot be used: ${reason}`);
+    skipped.push({ name: b.name, reason });
+  }
+  throw new Error(`no compute backend could be used: ${skipped.map((s) => `${s.name}: ${s.reason}`).join("; ")}`);
+}

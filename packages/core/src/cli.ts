@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// The `adaptseg` command line. Each command lives in cli/<name>.ts and is loaded on demand.
+const commands: Record<string, { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number | void> }> }> = {
+  info: { describe: "backend choice and known plugins [--json]", load: () => import("./cli/info.js") },
+  schema: { describe: "print the experiment config JSON Schema", load: () => import("./cli/schema.js") },
+};
+
+/** Registers a command (used by the command modules of later features). */
+export function usage(): string {
+  const w = Math.max(...Object.keys(commands).map((k) => k.length));
+  return `usage: adaptseg <command> [options]\n\ncommands:\n${Object.entries(commands)
+    .map(([k, c]) => `  ${k.padEnd(w)}  ${c.describe}`)
+    .join("\n")}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === "help" || cmd === "--help" || cmd === "-h") {
+    process.stdout.write(usage());
+    return cmd ? 0 : 2;
+  }
+  const c = commands[cmd];
+  if (!c) {
+    process.stderr.write(`adaptseg: unknown command "${cmd}"\n\n${usage()}`);
+    return 2;
+  }
+  const code = await (await c.load()).run(rest);
+  return typeof code === "number" ? code : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`adaptseg: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (process.env.ADAPTSEG_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = 1;
+  },
+);
