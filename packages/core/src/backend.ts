@@ -38,7 +38,10 @@ export function builtinBackends(threads?: number): ComputeBackend[] {
       async setup() {
         try {
           const wasm = await import("@tensorflow/tfjs-backend-wasm");
+          // Threads only take effect in browsers: TF.js 4.22 reports no wasm multithread support
+          // under Node (tfjs#3830), so Node runs the single-threaded SIMD build.
           wasm.setThreadsCount(threads ?? Math.max(1, cpus().length));
+          // Conv2DBackpropFilter (missing), faster Conv2DBackpropInput, correct MaxPoolGrad.
           registerWasmTrainingKernels();
           return undefined;
         } catch (e) {
