@@ -3,9 +3,13 @@
 const commands: Record<string, { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number | void> }> }> = {
   info: { describe: "backend choice and known plugins [--json]", load: () => import("./cli/info.js") },
   schema: { describe: "print the experiment config JSON Schema", load: () => import("./cli/schema.js") },
+  train: { describe: "--config f.json [--out dir] [--resume] [--max-iters N] [--backend b] [--seed n] [--data dir] [--json-events]", load: () => import("./cli/train.js") },
+  eval: { describe: "--config f.json --checkpoint c [--out dir] [--limit N]", load: () => import("./cli/eval.js") },
+  predict: { describe: "--checkpoint c <image...> [--out dir] [--size WxH]", load: () => import("./cli/predict.js") },
+  "predict-server": { describe: "[--checkpoint c]: JSON-lines prediction service on stdin/stdout (editors)", load: () => import("./cli/predict-server.js") },
+  demo: { describe: "CamVid day -> dusk: source-only vs output-space, dusk mIoU side by side [--data dir] [--iters N]", load: () => import("./cli/demo.js") },
 };
 
-/** Registers a command (used by the command modules of later features). */
 export function usage(): string {
   const w = Math.max(...Object.keys(commands).map((k) => k.length));
   return `usage: adaptseg <command> [options]\n\ncommands:\n${Object.entries(commands)

@@ -98,7 +98,9 @@ export function resolvePlugin<T extends { name: string }>(container: Container, 
     const label = Object.entries(POINTS).find(([, s]) => s === point)?.[0] ?? String(point.description);
     throw new Error(`${field}: unknown ${label} "${type}"; known: ${known.join(", ") || "(none registered)"}`);
   }
-  return container.get<T>(point, { name: type });
+  // Not container.get(point, { name }): inversify 8 also matches the unnamed toService bindings, so with
+  // two or more plugins on a point that lookup is ambiguous.
+  return container.getAll<T>(point).find((p) => p.name === type)!;
 }
 
 /** Every plugin name the container knows, per point. */

@@ -129,6 +129,68 @@ export interface DatasetAdapter {
   readLabel(file: string, options: Record<string, unknown>): Promise<LabelMap>;
 }
 
+/** One batch, ready for the network: NHWC BGR mean-subtracted images, train-id labels. */
+export interface Batch {
+  images: Float32Array;
+  labels?: Uint8Array;
+  ids: string[];
+  batchSize: number;
+  width: number;
+  height: number;
+}
+
+/** An endless, seeded, prefetching batch stream whose position can be saved and restored exactly. */
+export interface Loader {
+  /** Number of samples. */
+  readonly size: number;
+  /** Samples skipped for bad input so far (onError "skip"). */
+  readonly skipped: number;
+  next(): Promise<Batch>;
+  state(): Record<string, unknown>;
+  restore(state: Record<string, unknown>): void;
+  close(): void;
+}
+
+export interface OpenedDataset {
+  adapter: DatasetAdapter;
+  meta: DatasetMeta;
+  samples: Sample[];
+  /** The adapter options used (root resolved). */
+  options: Record<string, unknown> & { root: string };
+}
+
+/** A decoded image, preprocessed for the network, plus its RGB pixels for overlays. */
+export interface NetImage {
+  /** [H,W,3] BGR minus IMG_MEAN at the requested size. */
+  input: Float32Array;
+  width: number;
+  height: number;
+  /** Original RGB pixels and size. */
+  rgb: Uint8Array;
+  origWidth: number;
+  origHeight: number;
+}
+
+export const DataPipeline = Symbol.for("adaptseg.DataPipeline");
+/** Decoding, preprocessing and loading (bound by @adaptseg/datasets). */
+export interface DataPipeline {
+  /** Resolves `root` (against dataRoot, then baseDir), picks the adapter by `type` and lists samples. */
+  open(cfg: import("./config.js").DatasetConfig, ctx: { dataRoot?: string; baseDir?: string }): Promise<OpenedDataset>;
+  loader(
+    ds: OpenedDataset,
+    cfg: import("./config.js").DatasetConfig,
+    opts: { batchSize: number; seed: number; shuffle?: boolean; labels?: boolean; prefetch?: number; onError?: "fail" | "skip"; onWarn?: (msg: string) => void },
+  ): Loader;
+  readImage(file: string, size?: { width: number; height: number }): Promise<NetImage>;
+  /** Throws when source and target do not share a class space (or declare a mapping). */
+  checkClassSpaces(source: DatasetMeta, target: DatasetMeta): void;
+  /**
+   * The data root: `dataRoot` (--data), else ADAPTSEG_DATA, else the defaults; with `ensure`, a public
+   * dataset of that type that is absent is downloaded first (the demo's CamVid frames).
+   */
+  dataRoot(dataRoot?: string, ensure?: string): Promise<string>;
+}
+
 // ---------------------------------------------------------------- metrics
 export interface MetricAccumulator {
   process(gt: ArrayLike<number>, pred: ArrayLike<number>): void;

@@ -86,3 +86,6 @@ export function parseEvent(line: string): RunEvent | undefined {
     return undefined;
   }
 }
+
+/** An event before it is stamped with its time. */
+export type UntimedEvent = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, "time"> : never) : never;

@@ -1,0 +1,137 @@
+// VGG-16 DeepLab segmentation network (SPEC 1, official `DeeplabVGG`): VGG-16 features without
+// pool4/pool5, conv5 dilated 2, fc6/fc7 dilated 4, ASPP classifier (dilations 6,12,18,24, summed).
+// pool1..pool3 are tf.maxPool(x, 2, 2, "same"): output size ceil(H/2) (PyTorch ceil_mode=True), so an
+// H x W input gives logits of ceil(ceil(ceil(H/2)/2)/2) = ceil(H/8) per dimension (output stride 8).
+import * as tf from "@tensorflow/tfjs-core";
+import { ContainerModule, injectable } from "inversify";
+import { Backbone, bindPlugin, dilatedConv2d } from "@adaptseg/core";
+import type { SegNetwork, SegOutputs } from "@adaptseg/core";
+
+export interface VggDeeplabOptions {
+  numClasses: number;
+  seed?: number;
+  /** Multiplies every channel count (64..1024), rounded, at least 1. Default 1. */
+  widthMultiplier?: number;
+  /** "fixed" sums all four ASPP branches; "faithful" reproduces the official bug (only d=6 and d=12). */
+  aspp?: "fixed" | "faithful";
+  /** "same": fc7 padding 4 (shapes line up); "none": official, no padding (-8 px per side). */
+  fc7Padding?: "same" | "none";
+  /** Auxiliary ASPP head on conv4_3 -> outputs.aux. */
+  auxHead?: boolean;
+  /** ImageNet weights (not implemented yet). */
+  init?: string;
+}
+
+/** One 3x3 conv layer of the network. `pool`: 2x2 max-pool after its ReLU. */
+export interface ConvSpec {
+  name: string;
+  cin: number;
+  cout: number;
+  dilation: number;
+  padding: number;
+  pool?: boolean;
+}
+
+export const ASPP_DILATIONS = [6, 12, 18, 24] as const;
+/** torchvision `features.N` indices of the 13 VGG-16 convs. */
+export const VGG_INDICES = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28] as const;
+const VGG_CHANNELS = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512];
+const POOL_AFTER = new Set([1, 3, 6]); // conv1_2, conv2_2, conv3_3
+const CONV4_3 = 9;
+
+/** The backbone layers (13 VGG convs, fc6, fc7) for the given options, in weight order. */
+export function vggLayers(o: Pick<VggDeeplabOptions, "widthMultiplier" | "fc7Padding"> = {}): ConvSpec[] {
+  const m = o.widthMultiplier ?? 1;
+  const c = (n: number) => Math.max(1, Math.round(n * m));
+  const layers: ConvSpec[] = [];
+  let cin = 3;
+  VGG_CHANNELS.forEach((n, i) => {
+    const d = i >= 10 ? 2 : 1;
+    layers.push({ name: `features.${VGG_INDICES[i]}`, cin, cout: c(n), dilation: d, padding: d, pool: POOL_AFTER.has(i) });
+    cin = c(n);
+  });
+  layers.push({ name: "fc6", cin, cout: c(1024), dilation: 4, padding: 4 });
+  layers.push({ name: "fc7", cin: c(1024), cout: c(1024), dilation: 4, padding: o.fc7Padding === "none" ? 0 : 4 });
+  return layers;
+}
+
+function check(o: VggDeeplabOptions): void {
+  if (!Number.isInteger(o.numClasses) || o.numClasses < 1) throw new Error(`model.numClasses: expected a positive integer, got ${String(o.numClasses)}`);
+  const m = o.widthMultiplier ?? 1;
+  if (typeof m !== "number" || !(m > 0)) throw new Error(`model.widthMultiplier: expected a number > 0, got ${String(m)}`);
+  if (o.aspp !== undefined && o.aspp !== "fixed" && o.aspp !== "faithful") throw new Error(`model.aspp: expected "fixed" or "faithful", got ${String(o.aspp)}`);
+  if (o.fc7Padding !== undefined && o.fc7Padding !== "same" && o.fc7Padding !== "none") throw new Error(`model.fc7Padding: expected "same" or "none", got ${String(o.fc7Padding)}`);
+  if (o.init !== undefined && o.init !== "") throw new Error("model.init: loading ImageNet weights is not implemented yet");
+}
+
+export class VggDeeplabNet implements SegNetwork {
+  readonly weights = new Map<string, tf.Variable>();
+  readonly numClasses: number;
+  readonly featureChannels: number;
+  private readonly layers: ConvSpec[];
+  private readonly branches: number;
+
+  constructor(private readonly opts: VggDeeplabOptions) {
+    check(opts);
+    this.numClasses = opts.numClasses;
+    this.layers = vggLayers(opts);
+    this.featureChannels = this.layers[this.layers.length - 1]!.cout;
+    this.branches = opts.aspp === "faithful" ? 2 : 4;
+    const seed = opts.seed ?? 0;
+    const keep = (key: string, t: tf.Tensor) => { this.weights.set(key, tf.variable(t)); t.dispose(); };
+    const add = (name: string, shape: number[], std: number, s: number) => {
+      keep(`${name}.weight`, tf.randomNormal(shape, 0, std, "float32", s));
+      keep(`${name}.bias`, tf.zeros([shape[3]!]));
+    };
+    // PyTorch kaiming_normal_(mode="fan_out", relu): std = sqrt(2 / (k*k*Cout)); biases 0.
+    this.layers.forEach((l, i) => add(l.name, [3, 3, l.cin, l.cout], Math.sqrt(2 / (9 * l.cout)), seed + i));
+    const head = (prefix: string, cin: number, s: number) =>
+      ASPP_DILATIONS.forEach((_, k) => add(`${prefix}.${k}`, [3, 3, cin, opts.numClasses], 0.01, s + k));
+    head("classifier", this.featureChannels, seed + 100);
+    if (opts.auxHead) head("aux_classifier", this.layers[CONV4_3]!.cout, seed + 200);
+  }
+
+  private conv(x: tf.Tensor4D, name: string, dilation: number, padding: number): tf.Tensor4D {
+    const w = this.weights.get(`${name}.weight`) as tf.Variable<tf.Rank.R4>;
+    const y = dilation === 1 ? tf.conv2d(x, w, 1, "same") : dilatedConv2d(x, w, dilation, padding);
+    return tf.add(y, this.weights.get(`${name}.bias`)!);
+  }
+
+  private aspp(x: tf.Tensor4D, prefix: string): tf.Tensor4D {
+    let out: tf.Tensor4D | undefined;
+    for (let k = 0; k < this.branches; k++) {
+      const y = this.conv(x, `${prefix}.${k}`, ASPP_DILATIONS[k]!, ASPP_DILATIONS[k]!);
+      out = out ? tf.add(out, y) as tf.Tensor4D : y;
+    }
+    return out!;
+  }
+
+  apply(x: tf.Tensor4D): SegOutputs {
+    return tf.tidy(() => {
+      let h = x;
+      let conv43: tf.Tensor4D | undefined;
+      this.layers.forEach((l, i) => {
+        h = tf.relu(this.conv(h, l.name, l.dilation, l.padding));
+        if (i === CONV4_3) conv43 = h;
+        if (l.pool) h = tf.maxPool(h, 2, 2, "same");
+      });
+      const out: SegOutputs = { main: this.aspp(h, "classifier"), features: h };
+      if (this.opts.auxHead) out.aux = this.aspp(conv43!, "aux_classifier");
+      return out as unknown as tf.TensorContainer;
+    }) as unknown as SegOutputs;
+  }
+
+  dispose(): void { for (const v of this.weights.values()) v.dispose(); }
+}
+
+@injectable()
+export class VggDeeplab implements Backbone {
+  readonly name = "vgg16-deeplab";
+  create(options: Record<string, unknown> & { numClasses: number; seed?: number }): SegNetwork {
+    return new VggDeeplabNet(options as unknown as VggDeeplabOptions);
+  }
+}
+
+export const containerModule = new ContainerModule(({ bind }) => {
+  bindPlugin(bind, Backbone, VggDeeplab, "vgg16-deeplab");
+});

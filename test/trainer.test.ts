@@ -1,0 +1,118 @@
+// The trainer on real CamVid frames with a tiny network: reproducibility, no tensor leaks,
+// kill -9 and resume, the NaN guard, and the CLI's train/eval/predict.
+import { strict as assert } from "node:assert";
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { train, listCheckpoints, readCheckpoint, parseEvent, type ExperimentConfig, type IterationEvent } from "@adaptseg/core";
+import { repoRoot, sharedData, tmp } from "./helpers.js";
+
+const cli = join(repoRoot, "packages/core/dist/cli.js");
+
+function tinyConfig(strategy = "output-space", iters = 6): ExperimentConfig {
+  // Feature-level D sees 1/8-size features through five stride-2 convs: it needs 256x256 images.
+  const size = strategy === "feature-level" ? { width: 256, height: 256 } : { width: 64, height: 48 };
+  const camvid = (options: Record<string, unknown>, limit: number) => ({ type: "camvid", root: "camvid/CamVid", split: "train", size, limit, options });
+  return {
+    name: "tiny",
+    seed: 7,
+    backend: "wasm",
+    model: { type: "vgg16-deeplab", widthMultiplier: 0.0625, auxHead: strategy === "multi-level" },
+    discriminator: { type: "fc", widthMultiplier: 0.125 },
+    adaptation: { type: strategy, lambdaSeg: 0.1 },
+    source: { ...camvid({ excludeSequences: ["0001TP"] }, 5), augment: { mirror: true } },
+    target: camvid({ sequences: ["0001TP"] }, 3),
+    evaluation: { dataset: camvid({ sequences: ["0001TP"], fraction: [0.9, 1] }, 2) },
+    training: { maxIters: 100, stopIter: iters, snapshotEvery: 2, keepSnapshots: 10, optimizerG: { lr: 0.01 } },
+  };
+}
+
+describe("trainer", function () {
+  this.timeout(300_000);
+
+  for (const strategy of ["source-only", "output-space", "multi-level", "feature-level"]) {
+    it(`${strategy}: same seed gives identical losses; tensor count stays flat`, async () => {
+      const n = strategy === "feature-level" ? 2 : 4;
+      const a = await train(tinyConfig(strategy, n), { outDir: tmp(), dataRoot: sharedData });
+      const b = await train(tinyConfig(strategy, n), { outDir: tmp(), dataRoot: sharedData });
+      assert.equal(a.lossHistory.length, n);
+      assert.deepEqual(a.lossHistory, b.lossHistory);
+      const names = Object.keys(a.lossHistory[0]!);
+      assert.ok(names.includes("seg"), names.join());
+      if (strategy !== "source-only") assert.ok(names.some((n) => n.startsWith("adv_")) && names.some((n) => n.startsWith("d_")), names.join());
+      for (const l of a.lossHistory) for (const v of Object.values(l)) assert.ok(Number.isFinite(v));
+      assert.deepEqual(new Set(a.tensorCounts.slice(1)).size, 1, `tensor counts grew: ${a.tensorCounts}`);
+      assert.equal(a.evals.length, 1);
+      assert.ok(a.evals[0]!.miou >= 0 && a.evals[0]!.miou <= 100);
+    });
+  }
+
+  it("a different seed gives different losses", async () => {
+    const a = await train(tinyConfig("output-space", 2), { outDir: tmp(), dataRoot: sharedData });
+    const b = await train({ ...tinyConfig("output-space", 2), seed: 8 }, { outDir: tmp(), dataRoot: sharedData });
+    assert.notDeepEqual(a.lossHistory, b.lossHistory);
+  });
+
+  it("kill -9 mid-run, then --resume, reproduces the uninterrupted loss sequence", async () => {
+    const dir = tmp();
+    const cfgFile = join(dir, "exp.json");
+    writeFileSync(cfgFile, JSON.stringify(tinyConfig("output-space", 8)));
+    const full = await train(tinyConfig("output-space", 8), { outDir: join(dir, "full"), dataRoot: sharedData });
+    const out = join(dir, "run");
+    // Run the CLI and kill it hard once iteration 5 is reported (checkpoint at 4 exists).
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--json-events"], { stdio: ["ignore", "pipe", "pipe"] });
+      let buf = "";
+      p.stdout.on("data", (d) => {
+        buf += d;
+        if (buf.split("\n").some((l) => parseEvent(l)?.type === "iteration" && (parseEvent(l) as IterationEvent).iteration >= 5)) p.kill("SIGKILL");
+      });
+      p.on("exit", (code, sig) => (sig === "SIGKILL" ? resolve() : reject(new Error(`exited ${code} before the kill`))));
+    });
+    assert.deepEqual(listCheckpoints(out).map((c) => c.iteration), [2, 4]);
+    execFileSync(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--resume"], { stdio: "pipe" });
+    const events = readFileSync(join(out, "events.jsonl"), "utf8").split("\n").map(parseEvent).filter(Boolean);
+    const resumedStart = events.findLastIndex((e) => e!.type === "start");
+    assert.equal((events[resumedStart] as { iteration: number }).iteration, 4);
+    const resumed = events.slice(resumedStart).filter((e): e is IterationEvent => e!.type === "iteration");
+    assert.deepEqual(resumed.map((e) => e.iteration), [5, 6, 7, 8]);
+    assert.deepEqual(resumed.map((e) => e.losses), full.lossHistory.slice(4));
+  });
+
+  it("stops on a non-finite loss with a clear message, keeping the last good checkpoint", async () => {
+    const out = tmp();
+    const cfg = tinyConfig("source-only", 6);
+    cfg.training = { ...cfg.training, snapshotEvery: 1, optimizerG: { lr: 1e12 } };
+    await assert.rejects(train(cfg, { outDir: out, dataRoot: sharedData }), /non-finite loss at iteration \d+: seg=(NaN|Infinity).*weights were not updated/);
+    const cks = listCheckpoints(out);
+    assert.ok(cks.length >= 1);
+    const ck = readCheckpoint(cks.at(-1)!.file);
+    assert.equal(ck.meta.iteration, cks.at(-1)!.iteration);
+    const events = readFileSync(join(out, "events.jsonl"), "utf8");
+    assert.match(events, /"status":"failed"/);
+  });
+
+  it("eval and predict from a checkpoint write metrics and PNGs", async () => {
+    const dir = tmp();
+    const cfgFile = join(dir, "exp.json");
+    writeFileSync(cfgFile, JSON.stringify(tinyConfig("output-space", 2)));
+    const r = await train(tinyConfig("output-space", 2), { outDir: join(dir, "run"), dataRoot: sharedData });
+    const ev = execFileSync(process.execPath, [cli, "eval", "--config", cfgFile, "--checkpoint", r.checkpoint!, "--out", join(dir, "eval"), "--data", sharedData], { encoding: "utf8" });
+    assert.match(ev, /mIoU/);
+    const metrics = JSON.parse(readFileSync(join(dir, "eval", "metrics.json"), "utf8"));
+    assert.ok(metrics.miou >= 0 && "sky" in metrics.perClass);
+    const img = join(sharedData, "camvid/CamVid/val/0016E5_07959.png");
+    execFileSync(process.execPath, [cli, "predict", "--checkpoint", r.checkpoint!, img, "--out", join(dir, "pred")], { encoding: "utf8" });
+    for (const k of ["mask", "color", "overlay"]) assert.ok(existsSync(join(dir, "pred", `0016E5_07959_${k}.png`)), k);
+  });
+
+  it("a bad config is an error naming the field; missing data names the path", () => {
+    const dir = tmp();
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ ...tinyConfig(), adaptation: { type: "output-space", lambdaAdv: ["x"] } }));
+    assert.throws(() => execFileSync(process.execPath, [cli, "train", "--config", bad], { stdio: "pipe" }), (e: { stderr: Buffer }) => /adaptation\.lambdaAdv\[0\] must be a number/.test(String(e.stderr)));
+    const missing = join(dir, "missing.json");
+    writeFileSync(missing, JSON.stringify({ ...tinyConfig(), source: { type: "camvid", root: "no/such/dir" } }));
+    assert.throws(() => execFileSync(process.execPath, [cli, "train", "--config", missing, "--data", sharedData], { stdio: "pipe" }), (e: { stderr: Buffer }) => /root "no\/such\/dir" not found/.test(String(e.stderr)));
+  });
+});
