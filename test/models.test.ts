@@ -67,12 +67,14 @@ describe("models-vgg (vgg16-deeplab)", () => {
   });
 
   it("fc7Padding none shrinks fc7 by 8 px per side; bad options fail clearly", () => {
+    const n0 = tf.memory().numTensors;
     const net = new VggDeeplabNet({ numClasses: 3, widthMultiplier: 0.125, fc7Padding: "none" });
     const x = tf.zeros([1, 161, 193, 3]) as tf.Tensor4D;
     const o = net.apply(x);
     assert.deepEqual(o.main.shape, [1, 21 - 8, 25 - 8, 3]);
     assert.equal(o.aux, undefined);
     o.main.dispose(); o.features!.dispose(); x.dispose(); net.dispose();
+    assert.equal(tf.memory().numTensors, n0, "create + apply + dispose leaves no tensors");
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, init: "vgg16.safetensors" }), /model\.init: loading ImageNet weights is not implemented yet/);
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, aspp: "bogus" as never }), /model\.aspp/);
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, widthMultiplier: 0 }), /model\.widthMultiplier/);

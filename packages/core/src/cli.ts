@@ -5,6 +5,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   schema: { describe: "print the experiment config JSON Schema", load: () => import("./cli/schema.js") },
   train: { describe: "--config f.json [--out dir] [--resume] [--max-iters N] [--backend b] [--seed n] [--data dir] [--json-events]", load: () => import("./cli/train.js") },
   eval: { describe: "--config f.json --checkpoint c [--out dir] [--limit N]", load: () => import("./cli/eval.js") },
+  retrieve: { describe: "--config f.json --checkpoint c [--k 5] [--out dir] [--limit N]: cross-domain nearest neighbours", load: () => import("./cli/retrieve.js") },
   predict: { describe: "--checkpoint c <image...> [--out dir] [--size WxH]", load: () => import("./cli/predict.js") },
   "predict-server": { describe: "[--checkpoint c]: JSON-lines prediction service on stdin/stdout (editors)", load: () => import("./cli/predict-server.js") },
   demo: { describe: "CamVid day -> dusk: source-only vs output-space, dusk mIoU side by side [--data dir] [--iters N]", load: () => import("./cli/demo.js") },

@@ -13,4 +13,5 @@ export * from "./train/checkpoint.js";
 export * from "./train/trainer.js";
 export * from "./train/evaluate.js";
 export * from "./eval/index.js";
+export * from "./eval/retrieve.js";
 export * from "./predict.js";

@@ -69,7 +69,7 @@ export class ConfusionMatrix {
   private bytes(gt: Uint8Array, pred: Uint8Array, s: number, e: number): void {
     const n = this.n;
     const w = (this.wide ??= new Uint32Array(65536));
-    for (let i = s; i < e; i++) w[(gt[i]! << 8) | pred[i]!]!++;
+    countPairs(w, gt, pred, s, e);
     // Check before touching hist so that an error leaves the matrix unchanged.
     for (let g = 0; g < n; g++)
       for (let p = n; p < 256; p++)
@@ -163,6 +163,32 @@ export class ConfusionMatrix {
     m.hist.set(j.hist);
     return m;
   }
+}
+
+/**
+ * w[(gt << 8) | pred]++ for every pixel in [s, e). Where both arrays share the same alignment, four pixels
+ * are read per Uint32 word (~2x faster); byte k of a gt word pairs with byte k of the pred word on any endianness.
+ */
+function countPairs(w: Uint32Array, gt: Uint8Array, pred: Uint8Array, s: number, e: number): void {
+  let i = s;
+  if ((gt.byteOffset - pred.byteOffset) % 4 === 0) {
+    while (i < e && (gt.byteOffset + i) % 4 !== 0) w[(gt[i]! << 8) | pred[i]!]!++, i++;
+    const words = (e - i) >> 2;
+    if (words > 0) {
+      const g32 = new Uint32Array(gt.buffer, gt.byteOffset + i, words);
+      const p32 = new Uint32Array(pred.buffer, pred.byteOffset + i, words);
+      for (let j = 0; j < words; j++) {
+        const G = g32[j]!;
+        const P = p32[j]!;
+        w[((G & 0xff) << 8) | (P & 0xff)]!++;
+        w[(G & 0xff00) | ((P >>> 8) & 0xff)]!++;
+        w[((G >>> 8) & 0xff00) | ((P >>> 16) & 0xff)]!++;
+        w[((G >>> 16) & 0xff00) | (P >>> 24)]!++;
+      }
+      i += words * 4;
+    }
+  }
+  for (; i < e; i++) w[(gt[i]! << 8) | pred[i]!]!++;
 }
 
 /** First evaluated pixel whose prediction is `p` (for the error message). */

@@ -11,7 +11,7 @@ import { train } from "../train/trainer.js";
 import { progressPrinter } from "./train.js";
 import { intOption } from "./common.js";
 
-export const DEMO = { width: 160, height: 120, iters: 400 };
+export const DEMO = { width: 160, height: 120, iters: 200 };
 
 export function demoConfig(strategy: "source-only" | "output-space", o: { iters?: number; seed?: number; width?: number; height?: number } = {}): ExperimentConfig {
   const size = { width: o.width ?? DEMO.width, height: o.height ?? DEMO.height };
@@ -21,7 +21,7 @@ export function demoConfig(strategy: "source-only" | "output-space", o: { iters?
     name: `camvid-day2dusk-${strategy}`,
     seed: o.seed ?? 1,
     model: { type: "vgg16-deeplab", widthMultiplier: 0.125 },
-    discriminator: { type: "fc" },
+    discriminator: { type: "fc", widthMultiplier: 0.125 },
     adaptation: strategy === "source-only" ? { type: "source-only" } : { type: "output-space", gan: "vanilla", lambdaAdv: [0.01] },
     source: { ...camvid({ excludeSequences: ["0001TP"] }), augment: { mirror: true } },
     target: camvid({ sequences: ["0001TP"], fraction: [0, 2 / 3] }),
