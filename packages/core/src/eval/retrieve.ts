@@ -91,12 +91,15 @@ export function contactSheet(
   return { png: encodePng(img, width, height, 3), width, height };
 }
 
-/** Pooled backbone features of each sample's image (resized to `size`), one forward pass per image. */
+/**
+ * Pooled backbone features of each sample's image (resized to `size`), one forward pass per image,
+ * plus a small RGB thumbnail (at most `thumbWidth` wide) for contact sheets.
+ */
 export async function embedDataset(
   predictor: { net: SegNetwork; pipeline: DataPipeline },
   ds: OpenedDataset,
   size?: { width: number; height: number },
-  opts: { limit?: number } = {},
+  opts: { limit?: number; thumbWidth?: number } = {},
 ): Promise<{ embeddings: Float32Array[]; thumbs: Omit<Thumb, "domain">[]; ids: string[] }> {
   const out = { embeddings: [] as Float32Array[], thumbs: [] as Omit<Thumb, "domain">[], ids: [] as string[] };
   for (const s of ds.samples.slice(0, opts.limit)) {
@@ -107,7 +110,9 @@ export async function embedDataset(
       return poolFeatures(f);
     });
     out.embeddings.push(emb!);
-    out.thumbs.push({ rgb: img.rgb, width: img.origWidth, height: img.origHeight });
+    const tw = Math.min(img.origWidth, opts.thumbWidth ?? 160);
+    const th = Math.max(1, Math.round((img.origHeight * tw) / img.origWidth));
+    out.thumbs.push({ rgb: resizeNearest(img.rgb, img.origWidth, img.origHeight, 3, tw, th), width: tw, height: th });
     out.ids.push(s.id);
   }
   return out;
