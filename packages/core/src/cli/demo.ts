@@ -11,7 +11,7 @@ import { train } from "../train/trainer.js";
 import { progressPrinter } from "./train.js";
 import { intOption } from "./common.js";
 
-export const DEMO = { width: 160, height: 120, iters: 200 };
+export const DEMO = { width: 160, height: 120, iters: 160 };
 
 export function demoConfig(strategy: "source-only" | "output-space", o: { iters?: number; seed?: number; width?: number; height?: number } = {}): ExperimentConfig {
   const size = { width: o.width ?? DEMO.width, height: o.height ?? DEMO.height };
