@@ -1,5 +1,5 @@
 import sharp from "sharp";
-import type { LabelMap } from "@adaptseg/core";
+import { resizeNearest, type LabelMap } from "@adaptseg/core";
 
 export const IMG_MEAN = [104.00698793, 116.66876762, 122.67891434] as const; // B, G, R
 
@@ -28,13 +28,5 @@ export async function loadImage(file: string, size?: Size): Promise<{ width: num
 /** Nearest-neighbour resize of a label map (pixel centres), exact for train ids. */
 export function resizeLabel(l: LabelMap, size: Size): LabelMap {
   if (l.width === size.width && l.height === size.height) return l;
-  const data = new Uint8Array(size.width * size.height);
-  for (let y = 0; y < size.height; y++) {
-    const sy = Math.min(l.height - 1, Math.floor(((y + 0.5) * l.height) / size.height));
-    for (let x = 0; x < size.width; x++) {
-      const sx = Math.min(l.width - 1, Math.floor(((x + 0.5) * l.width) / size.width));
-      data[y * size.width + x] = l.data[sy * l.width + sx];
-    }
-  }
-  return { width: size.width, height: size.height, data };
+  return { width: size.width, height: size.height, data: resizeNearest(l.data, l.width, l.height, 1, size.width, size.height) };
 }
