@@ -2,7 +2,7 @@
 // batch 1). FLOPs: forward 2*H*W*Cin*Cout*9; backward (input + filter gradients) = 2x forward.
 // The pure-JS cpu backend only runs the smallest case, once (its filter gradient is very slow).
 import * as tf from "@tensorflow/tfjs-core";
-import { builtinBackends, selectBackend } from "@adaptseg/core";
+import { builtinBackends, ortKernelStats, selectBackend, setOrtKernelsActive } from "@adaptseg/core";
 
 const SIZES: [number, number][] = [
   [128, 64],
@@ -37,15 +37,26 @@ function timeIt(f: () => tf.Tensor | tf.Tensor[], reps: { min: number; budgetMs:
 
 export async function run(): Promise<void> {
   const all = builtinBackends();
-  for (const b of all) {
+  // wasm twice: with the onnxruntime conv kernels (where they load) and with plain wasm kernels
+  const runs = all.flatMap((b) => (b.name === "wasm" ? [{ b, ort: true }, { b, ort: false }] : [{ b, ort: false }]));
+  for (const { b, ort } of runs) {
     const isCpu = b.name === "cpu";
+    let name = b.name;
     try {
-      await selectBackend(all, b.name);
+      const choice = await selectBackend(all, b.name);
+      if (b.name === "wasm") {
+        if (ort && !ortKernelStats().active) {
+          console.log(JSON.stringify({ bench: "conv", backend: "wasm+ort", skipped: choice.kernels }));
+          continue;
+        }
+        setOrtKernelsActive(ort);
+        name = ort ? "wasm+ort" : "wasm";
+      }
     } catch (e) {
       console.log(JSON.stringify({ bench: "conv", backend: b.name, skipped: (e as Error).message.split("\n")[0] }));
       continue;
     }
-    const threads = b.name === "wasm" ? (await import("@tensorflow/tfjs-backend-wasm")).getThreadsCount() : undefined;
+    const threads = name === "wasm+ort" ? ortKernelStats().threads : b.name === "wasm" ? (await import("@tensorflow/tfjs-backend-wasm")).getThreadsCount() : undefined;
     for (const [hw, c] of isCpu ? SIZES.slice(0, 1) : SIZES) {
       const [x, w, dy] = (
         [
@@ -65,7 +76,7 @@ export async function run(): Promise<void> {
       console.log(
         JSON.stringify({
           bench: "conv",
-          backend: b.name,
+          backend: name,
           threads,
           shape: `1x${hw}x${hw}x${c}`,
           kernel: "3x3",

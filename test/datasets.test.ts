@@ -30,6 +30,38 @@ describe("datasets: cityscapes", () => {
       assert.equal(cdiff, 0, `${s.id}: ${cdiff} pixels differ from color.png`);
     }
   });
+  it("the 256x128 val frame (cityscapes-pseudo): listed, decoded, labelIds -> train ids agree with labelTrainIds.png on >99%, differences on boundaries", async () => {
+    const root = join(sharedData, "cityscapes-pseudo");
+    const samples = await cs.list({ root, split: "val" });
+    assert.deepEqual(samples.map((s) => s.id), ["frankfurt_000000_000294"]);
+    const [s] = samples;
+    assert.equal(s.label, join(root, "gtFine/val/frankfurt/frankfurt_000000_000294_gtFine_labelIds.png"));
+    const img = await loadImage(s.image);
+    assert.deepEqual([img.width, img.height], [256, 128]);
+    const got = await cs.readLabel(s.label!);
+    const ids = await readIndexPng(s.label!, undefined);
+    const ref = await readIndexPng(s.label!.replace("_labelIds.png", "_labelTrainIds.png"), undefined);
+    assert.deepEqual([got.width, got.height, ref.width, ref.height], [256, 128, 256, 128]);
+    // SPEC section 3, written out independently of the adapter's table.
+    const spec: Record<number, number> = { 7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18 };
+    let same = 0, offBoundary = 0;
+    const W = 256, H = 128;
+    for (let i = 0; i < got.data.length; i++) {
+      assert.equal(got.data[i], spec[ids.data[i]] ?? 255, `pixel ${i}: id ${ids.data[i]}`);
+      if (got.data[i] === ref.data[i]) { same++; continue; }
+      // a differing pixel must have the shipped value within one pixel in our map (a boundary shift)
+      const x = i % W, y = (i - x) / W;
+      let near = false;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        const xx = x + dx, yy = y + dy;
+        if (xx >= 0 && yy >= 0 && xx < W && yy < H && got.data[yy * W + xx] === ref.data[i]) near = true;
+      }
+      if (!near) offBoundary++;
+    }
+    assert.ok(same > 0.99 * got.data.length, `only ${same} of ${got.data.length} pixels agree with labelTrainIds.png`);
+    assert.ok(offBoundary < 0.001 * got.data.length, `${offBoundary} differing pixels are not on a boundary`);
+    assert.ok(new Set(got.data).size >= 8, "a street scene has many classes");
+  });
   it("names the file on a corrupt PNG", async () => {
     const f = join(tmp(), "bad.png");
     writeFileSync(f, Buffer.from("not a png"));

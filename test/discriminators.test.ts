@@ -35,6 +35,13 @@ describe("discriminators", () => {
     tf.dispose([x, y, yu]); d.dispose(); u.dispose();
   });
 
+  it("creating and disposing a discriminator leaves no tensors (variables own their initial values)", () => {
+    const n0 = tf.memory().numTensors;
+    new FCDiscriminator().create(5, { seed: 1, widthMultiplier: 0.125 }).dispose();
+    new OutputSpace().create({}, { numClasses: 3, featureChannels: 4, discriminator: new FCDiscriminator(), seed: 3 }).dispose();
+    assert.equal(tf.memory().numTensors, n0);
+  });
+
   it("strategies: defaults, term names, D loss = 0.5 src + 0.5 tgt, no leaks", () => {
     assert.deepEqual(new OutputSpace().defaults.lambdaAdv, [0.001]);
     assert.deepEqual(new MultiLevel().defaults.lambdaAdv, [0.0002, 0.001]);

@@ -2,12 +2,21 @@
 // and a gradient check against central finite differences and the cpu backend.
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { builtinBackends, selectBackend } from "@adaptseg/core";
+import { builtinBackends, selectBackend, setOrtKernelsActive, type BackendChoice } from "@adaptseg/core";
 import { strict as assert } from "node:assert";
 
-/** Activates wasm through core's setup (which registers the training kernels) and loads cpu too. */
-export async function useWasm(): Promise<void> {
-  await selectBackend(builtinBackends(), "wasm");
+/**
+ * Activates wasm through core's setup (which registers the training kernels, and the onnxruntime
+ * conv kernels where onnxruntime-node loads) and loads cpu too.
+ */
+export async function useWasm(): Promise<BackendChoice> {
+  return selectBackend(builtinBackends(), "wasm");
+}
+
+/** wasm with our wasm training kernels only (the onnxruntime conv kernels turned off). */
+export async function useWasmOnly(): Promise<void> {
+  await useWasm();
+  setOrtKernelsActive(false);
 }
 
 export async function onBackend<T>(name: string, f: () => T): Promise<T> {

@@ -1,15 +1,15 @@
-// wasm training kernels: conv2d gradients vs finite differences and the cpu backend, the other
+// wasm training kernels (onnxruntime kernels off: see ort-kernels.test.ts): conv2d gradients vs finite differences and the cpu backend, the other
 // kernels a training step uses (wasm vs cpu), and registration.
 import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
 import { registerWasmTrainingKernels, dilatedConv2d } from "@adaptseg/core";
-import { gradCheck, onBackend, relErr, seeded, useWasm, type Shape4 } from "./kernels.helpers.js";
+import { gradCheck, onBackend, relErr, seeded, useWasmOnly, type Shape4 } from "./kernels.helpers.js";
 
 const TOL = 1e-4;
 
 describe("wasm training kernels", function () {
   this.timeout(120_000);
-  before(useWasm);
+  before(useWasmOnly);
 
   it("registers Conv2DBackpropFilter (absent from tfjs-backend-wasm 4.22), idempotently", () => {
     const filt = tf.getKernel("Conv2DBackpropFilter", "wasm");
@@ -134,7 +134,7 @@ describe("wasm training kernels", function () {
 });
 
 describe("wasm MaxPoolGrad replacement", function () {
-  before(useWasm);
+  before(useWasmOnly);
   // tfjs-backend-wasm 4.22's own MaxPoolGrad drops windows (batch > 1, 'same' padding).
   for (const [shape, f, s, pad] of [
     [[2, 6, 6, 3], 2, 2, "valid"],
@@ -157,6 +157,34 @@ describe("wasm MaxPoolGrad replacement", function () {
       const a = await g("wasm");
       const b = await g("cpu");
       assert.ok(relErr(a, b) < 1e-6, `rel err ${relErr(a, b)}`);
+    });
+  }
+});
+
+describe("wasm SpaceToBatchND / BatchToSpaceND heap kernels", function () {
+  before(useWasmOnly);
+  for (const [shape, block, pads] of [
+    [[1, 6, 8, 3], [2, 2], [[0, 0], [0, 0]]],
+    [[2, 5, 7, 4], [3, 3], [[3, 1], [3, 2]]],
+    [[2, 9, 6, 2], [4, 2], [[4, 3], [2, 0]]],
+    [[1, 4, 4, 5], [6, 6], [[6, 2], [6, 2]]], // padding larger than the map (ASPP d=6 on a small map)
+  ] as [Shape4, [number, number], [number, number][]][]) {
+    it(`spaceToBatchND ${shape.join("x")} block ${block} pads ${JSON.stringify(pads)} and its gradient equal cpu's`, async () => {
+      const x = seeded(shape.reduce((a, b) => a * b), block[0] * 7 + shape[1]);
+      const f = (b: string) =>
+        onBackend(b, () =>
+          tf.tidy(() => {
+            const t = tf.tensor4d(x, shape);
+            const y = tf.spaceToBatchND(t, block, pads);
+            const r = tf.tensor(seeded(y.size, 3, 1), y.shape);
+            // the gradient of spaceToBatchND is batchToSpaceND with the paddings as crops
+            const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.spaceToBatchND(a, block, pads), r)))(t);
+            return [y.dataSync(), g.dataSync(), tf.batchToSpaceND(y, block, pads).dataSync()];
+          }),
+        );
+      const [a, b] = [await f("wasm"), await f("cpu")];
+      for (let i = 0; i < 3; i++) assert.equal(relErr(a[i]!, b[i]!), 0, `output ${i}`);
+      assert.equal(relErr(a[2]!, x), 0, "batchToSpace(spaceToBatch(x)) != x");
     });
   }
 });

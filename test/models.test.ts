@@ -75,7 +75,7 @@ describe("models-vgg (vgg16-deeplab)", () => {
     assert.equal(o.aux, undefined);
     o.main.dispose(); o.features!.dispose(); x.dispose(); net.dispose();
     assert.equal(tf.memory().numTensors, n0, "create + apply + dispose leaves no tensors");
-    assert.throws(() => new VggDeeplabNet({ numClasses: 3, init: "vgg16.safetensors" }), /model\.init: loading ImageNet weights is not implemented yet/);
+    assert.throws(() => new VggDeeplabNet({ numClasses: 3, init: "no-such-vgg16.safetensors" }), /model\.init: no-such-vgg16\.safetensors does not exist/);
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, aspp: "bogus" as never }), /model\.aspp/);
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, widthMultiplier: 0 }), /model\.widthMultiplier/);
   });

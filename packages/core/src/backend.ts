@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { cpus } from "node:os";
 import type { ComputeBackend } from "./contracts.js";
 import { registerWasmTrainingKernels } from "./kernels/index.js";
+import { loadOrt, ortKernelStats, registerOrtKernels, setOrtKernelsActive } from "./kernels/ort.js";
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
 
@@ -43,10 +44,15 @@ export function builtinBackends(threads?: number): ComputeBackend[] {
           wasm.setThreadsCount(threads ?? Math.max(1, cpus().length));
           // Conv2DBackpropFilter (missing), faster Conv2DBackpropInput, correct MaxPoolGrad.
           registerWasmTrainingKernels();
-          return undefined;
         } catch (e) {
           return `@tensorflow/tfjs-backend-wasm did not load: ${errText(e)}`;
         }
+        // Convolutions (forward and both gradients) in onnxruntime-node where it loads
+        // (an optional dependency; ADAPTSEG_ORT=0 turns it off): plain wasm kernels otherwise.
+        ortSkipped = await loadOrt({ threads });
+        if (!ortSkipped) registerOrtKernels();
+        setOrtKernelsActive(!ortSkipped);
+        return undefined;
       },
     },
     {
@@ -61,8 +67,13 @@ export function builtinBackends(threads?: number): ComputeBackend[] {
   ];
 }
 
+/** Why the last wasm set-up runs without the onnxruntime kernels (undefined: it runs with them). */
+let ortSkipped: string | undefined = "wasm backend not set up";
+
 export interface BackendChoice {
   name: string;
+  /** wasm only: which engine runs the convolutions, and why not onnxruntime where it does not. */
+  kernels?: string;
   /** Why each backend tried before the chosen one was not taken. */
   skipped: { name: string; reason: string }[];
 }
@@ -84,7 +95,12 @@ export async function selectBackend(backends: ComputeBackend[], preferred = proc
     const why = await b.setup();
     if (!why && (await tf.setBackend(b.tfName))) {
       await tf.ready();
-      return { name: b.name, skipped };
+      if (b.tfName !== "wasm") return { name: b.name, skipped };
+      const ort = ortKernelStats();
+      const kernels = ort.active
+        ? `conv2d forward and gradients in onnxruntime-node (${ort.threads} threads)`
+        : `wasm only (onnxruntime-node kernels off: ${ortSkipped})`;
+      return { name: b.name, kernels, skipped };
     }
     const reason = why ?? `tf.setBackend("${b.tfName}") failed`;
     if (want) throw new Error(`backend "${want}" cannot be used: ${reason}`);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `adaptseg` command line. Each command lives in cli/<name>.ts and is loaded on demand.
+import { writeFileSync } from "node:fs";
 const commands: Record<string, { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number | void> }> }> = {
   info: { describe: "backend choice and known plugins [--json]", load: () => import("./cli/info.js") },
   schema: { describe: "print the experiment config JSON Schema", load: () => import("./cli/schema.js") },
@@ -8,7 +9,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   retrieve: { describe: "--config f.json --checkpoint c [--k 5] [--out dir] [--limit N]: cross-domain nearest neighbours", load: () => import("./cli/retrieve.js") },
   predict: { describe: "--checkpoint c <image...> [--out dir] [--size WxH]", load: () => import("./cli/predict.js") },
   "predict-server": { describe: "[--checkpoint c]: JSON-lines prediction service on stdin/stdout (editors)", load: () => import("./cli/predict-server.js") },
-  demo: { describe: "CamVid day -> dusk: source-only vs output-space, dusk mIoU side by side [--data dir] [--iters N]", load: () => import("./cli/demo.js") },
+  demo: { describe: "CamVid day -> dusk: source-only vs output-space, dusk mIoU side by side [--data dir] [--out dir] [--iters N] [--seed n] [--backend b] [--quiet]", load: () => import("./cli/demo.js") },
 };
 
 export function usage(): string {
@@ -38,7 +39,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`adaptseg: ${err instanceof Error ? err.message : String(err)}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`adaptseg: ${message}\n`);
+    // Editors that run the CLI as a terminal task (VS Code) read the failure from this file.
+    if (process.env.ADAPTSEG_ERROR_FILE) writeFileSync(process.env.ADAPTSEG_ERROR_FILE, JSON.stringify({ message }) + "\n");
     if (process.env.ADAPTSEG_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     process.exitCode = 1;
   },

@@ -3,6 +3,7 @@ export * from "./config.js";
 export * from "./container.js";
 export * from "./backend.js";
 export * from "./ops/dilated.js";
+export * from "./ops/resize.js";
 export * from "./kernels/index.js";
 export * from "./events.js";
 export * from "./io/safetensors.js";

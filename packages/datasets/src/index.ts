@@ -7,6 +7,7 @@ import { Gta5Adapter, SynthiaAdapter } from "./synthetic.js";
 import { ImageFolderAdapter } from "./folder.js";
 
 export * from "./labels.js";
+export * from "./spaces.js";
 export * from "./camvid.js";
 export * from "./image.js";
 export * from "./synthetic.js";

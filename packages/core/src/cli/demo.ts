@@ -3,6 +3,7 @@
 // last third of 0001TP (by frame number). Trains source-only and output-space with the same seed
 // on an 8x-narrow VGG-16 DeepLab at reduced resolution and prints both dusk mIoUs.
 import { parseArgs } from "node:util";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createContainer } from "../container.js";
 import { DataPipeline } from "../contracts.js";
@@ -73,5 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     `time: source-only ${so.sec.toFixed(0)} s, output-space ${os.sec.toFixed(0)} s; runs in ${out}`,
   ];
   process.stdout.write(lines.join("\n") + "\n");
+  const summary = { seed: o.seed ?? 1, iters: o.iters ?? DEMO.iters, size: { width: DEMO.width, height: DEMO.height }, "source-only": so, "output-space": os, gain: os.miou - so.miou };
+  writeFileSync(join(out, "demo.json"), JSON.stringify(summary, null, 2) + "\n");
   return 0;
 }

@@ -11,6 +11,7 @@ export async function run(argv: string[]): Promise<number> {
   const report = {
     backend: choice.name,
     tfBackend: tf.getBackend(),
+    kernels: choice.kernels,
     skipped: choice.skipped,
     plugins: pluginNames(container),
     modules: container.adaptseg,
@@ -20,6 +21,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const lines = [`backend: ${report.backend}`];
+  if (report.kernels) lines.push(`  kernels: ${report.kernels}`);
   for (const s of report.skipped) lines.push(`  skipped ${s.name}: ${s.reason}`);
   lines.push("plugins:");
   for (const [point, names] of Object.entries(report.plugins)) lines.push(`  ${point}: ${names.join(", ") || "(none)"}`);

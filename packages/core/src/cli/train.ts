@@ -16,20 +16,30 @@ export const trainArgs = {
   "json-events": { type: "boolean" },
 } as const;
 
-/** Prints progress: a single updating line on a TTY, plain lines otherwise. */
-export function progressPrinter(out: NodeJS.WriteStream, every = 10): (e: RunEvent) => void {
-  const tty = out.isTTY;
+/** A text progress bar: `[#####.....]`. */
+export function progressBar(done: number, total: number, width = 20): string {
+  const n = total > 0 ? Math.max(0, Math.min(width, Math.round((done / total) * width))) : 0;
+  return `[${"#".repeat(n)}${".".repeat(width - n)}]`;
+}
+
+/** Prints progress: an updating progress-bar line on a TTY, plain lines (every `every` iterations) otherwise. */
+export function progressPrinter(out: Pick<NodeJS.WriteStream, "write"> & { isTTY?: boolean }, every = 10): (e: RunEvent) => void {
+  const tty = !!out.isTTY;
+  let start = 0;
+  let stop = 0;
   return (e) => {
     if (e.type === "iteration") {
       const losses = Object.entries(e.losses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ");
-      const line = `it ${e.iteration}  ${losses}  ${e.itPerSec.toFixed(2)} it/s  ETA ${fmtSec(e.etaSec)}`;
-      if (tty) out.write(`\r\x1b[K${line}`);
+      const line = `it ${e.iteration}${stop ? `/${stop}` : ""}  ${losses}  ${e.itPerSec.toFixed(2)} it/s  ETA ${fmtSec(e.etaSec)}`;
+      if (tty) out.write(`\r\x1b[K${stop ? `${progressBar(e.iteration - start, stop - start)} ` : ""}${line}`);
       else if (e.iteration % every === 0 || e.iteration === 1) out.write(line + "\n");
       return;
     }
     if (tty) out.write("\r\x1b[K");
-    if (e.type === "start") out.write(`${e.resumed ? "resuming" : "starting"} ${e.strategy} on ${e.backend} at iteration ${e.iteration}, stopping at ${e.stopIter} -> ${e.outDir}\n`);
-    else if (e.type === "eval") out.write(`eval @${e.iteration}: mIoU ${e.miou.toFixed(2)}  pixel acc ${e.pixelAccuracy.toFixed(2)}\n`);
+    if (e.type === "start") {
+      ({ iteration: start, stopIter: stop } = e);
+      out.write(`${e.resumed ? "resuming" : "starting"} ${e.strategy} on ${e.backend} at iteration ${e.iteration}, stopping at ${e.stopIter} -> ${e.outDir}\n`);
+    } else if (e.type === "eval") out.write(`eval @${e.iteration}: mIoU ${e.miou.toFixed(2)}  pixel acc ${e.pixelAccuracy.toFixed(2)}\n`);
     else if (e.type === "checkpoint") out.write(`checkpoint (${e.reason}) ${e.path}\n`);
     else if (e.type === "log") out.write(`${e.level}: ${e.message}\n`);
     else if (e.type === "end") out.write(`${e.status} at iteration ${e.iteration}${e.message ? `: ${e.message}` : ""}\n`);

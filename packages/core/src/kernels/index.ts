@@ -13,7 +13,9 @@
 //   s > 1 as s*s phase convs with sub-filters (no multiplications by inserted zeros); the shipped
 //   kernel stays the fallback for shapes this does not cover (NCHW, padding larger than the kernel).
 // - MaxPoolGrad: wasm's drops windows (wrong gradients for batch > 1 and 'same' padding).
-//   Replaced by an argMax over the stacked window candidates (ties go to the first max, as on cpu).
+//   Replaced by a loop over the wasm heap (./heap.ts; ties go to the first max, as on cpu), as are
+//   SpaceToBatchND / BatchToSpaceND (wasm: pad + 6-D transpose, ~100 ms each at 128x256 inputs).
+// - With onnxruntime-node present, conv2d and both its gradients run there (./ort.ts).
 // Every other kernel a training step of our networks uses (relu, leakyRelu, resizeBilinear and its
 // gradient, softmax / logSoftmax, sigmoid, space-to-batch / batch-to-space, optimiser updates) is
 // present and matches the cpu backend: see test/kernels.test.ts.
@@ -22,6 +24,7 @@ import * as tf from "@tensorflow/tfjs-core";
 // for Sum"); the @tensorflow/tfjs union package registers them all, for every backend, on import.
 import "@tensorflow/tfjs";
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from "@tensorflow/tfjs-core";
+import { registerHeapKernels } from "./heap.js";
 
 type Pads = [number, number];
 type Conv2DAttrs = {
@@ -143,41 +146,6 @@ function inputGradByPhase(dy: tf.Tensor4D, w: tf.Tensor4D, info: tf.backend_util
   return tf.slice(tf.depthToSpace(tf.concat(parts, 3) as tf.Tensor4D, s), [0, 0, 0, 0], [n, H, W, ci]);
 }
 
-/**
- * The gradient of maxPool(x) (NHWC, no dilation: pools have none) routed to the first maximum of
- * each window, as TF and the cpu backend do: candidates of every window offset are stacked, argMax
- * picks the winner, and each offset's share of dy is spread back to x's grid.
- */
-export function maxPoolGrad(dy: tf.Tensor4D, x: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
-  const { effectiveFilterHeight: fh, effectiveFilterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  const { batchSize: n, inHeight: H, inWidth: W, inChannels: c, outHeight: oh, outWidth: ow } = info;
-  const { top, left } = info.padInfo;
-  return tf.tidy(() => {
-    const spanH = (oh - 1) * sh + fh;
-    const spanW = (ow - 1) * sw + fw;
-    const padB = Math.max(0, spanH - top - H);
-    const padR = Math.max(0, spanW - left - W);
-    const xp = tf.pad(x, [[0, 0], [top, padB], [left, padR], [0, 0]], -Infinity);
-    const cands: tf.Tensor[] = [];
-    for (let i = 0; i < fh; i++)
-      for (let j = 0; j < fw; j++)
-        cands.push(tf.stridedSlice(xp, [0, i, j, 0], [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c], [1, sh, sw, 1]));
-    const k = fh * fw;
-    const win = tf.oneHot(tf.argMax(tf.stack(cands, 4), 4), k); // [N,oh,ow,C,k]: 1 at each window's first max
-    const share = tf.unstack(tf.mul(win, tf.expandDims(dy, 4)), 4) as tf.Tensor4D[];
-    const spanHp = top + H + padB;
-    const spanWp = left + W + padR;
-    let dxp: tf.Tensor4D | null = null;
-    for (let i = 0; i < fh; i++)
-      for (let j = 0; j < fw; j++) {
-        const g = spreadOut(share[i * fw + j], sh, sw); // [N, oh*sh, ow*sw, C]
-        const placed = padOrCrop(g, [i, spanHp - i - oh * sh], [j, spanWp - j - ow * sw]);
-        dxp = dxp ? (tf.add(dxp, placed) as tf.Tensor4D) : placed;
-      }
-    return tf.slice(dxp as tf.Tensor4D, [0, top, left, 0], [n, H, W, c]);
-  });
-}
-
 function convInfo(xShape: number[], filterShape: number[], attrs: Conv2DAttrs): tf.backend_util.Conv2DInfo {
   const { strides, pad, dimRoundingMode } = attrs;
   return tf.backend_util.computeConv2DInfo(
@@ -219,27 +187,11 @@ function conv2DBackpropInputConfig(shipped: KernelConfig | undefined): KernelCon
   };
 }
 
-const maxPoolGradConfig: KernelConfig = {
-  kernelName: tf.MaxPoolGrad,
-  backendName: "wasm",
-  kernelFunc: (({ inputs, attrs }: { inputs: NamedTensorInfoMap; attrs: NamedAttrMap }) => {
-    const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
-      filterSize: number | [number, number];
-      strides: number | [number, number];
-      pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-      dimRoundingMode?: "floor" | "round" | "ceil";
-    };
-    const x = asTensor(inputs.input, tf.MaxPoolGrad) as tf.Tensor4D;
-    const dy = asTensor(inputs.dy, tf.MaxPoolGrad) as tf.Tensor4D;
-    return maxPoolGrad(dy, x, tf.backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, pad, dimRoundingMode));
-  }) as unknown as KernelFunc,
-};
-
 const TAG = Symbol.for("adaptseg.wasmTrainingKernels");
 
 /**
  * Registers on the "wasm" backend the kernels a training step needs that TF.js 4.22's wasm
- * backend lacks or runs slowly. Idempotent. Call after importing @tensorflow/tfjs-backend-wasm.
+ * backend lacks, gets wrong or runs slowly. Idempotent. Call after importing @tensorflow/tfjs-backend-wasm.
  */
 export function registerWasmTrainingKernels(): void {
   const reg = globalThis as unknown as Record<symbol, boolean>;
@@ -248,7 +200,8 @@ export function registerWasmTrainingKernels(): void {
   const shipped = tf.getKernel(tf.Conv2DBackpropInput, "wasm");
   if (shipped) tf.unregisterKernel(tf.Conv2DBackpropInput, "wasm");
   tf.registerKernel(conv2DBackpropInputConfig(shipped));
-  if (tf.getKernel(tf.MaxPoolGrad, "wasm")) tf.unregisterKernel(tf.MaxPoolGrad, "wasm");
-  tf.registerKernel(maxPoolGradConfig);
+  registerHeapKernels();
   reg[TAG] = true;
 }
+
+export { clearOrtSessions, loadOrt, ortKernelStats, registerOrtKernels, setOrtKernelsActive } from "./ort.js";

@@ -83,6 +83,20 @@ export async function buildExperiment(config: ExperimentConfig, opts: Experiment
   return { config, container, backend: choice.name, pipeline, source, target, evalSet, net, modelOptions, meta: source.meta };
 }
 
+/** The config's adaptation strategy and discriminator(s), with the strategy's defaults filled in. */
+export function createAdaptation(
+  config: Pick<ExperimentConfig, "adaptation" | "discriminator">,
+  container: Container,
+  net: { numClasses: number; featureChannels: number; seed?: number },
+): { run: AdaptationRun; options: Record<string, unknown> } {
+  const strategy = resolvePlugin<AdaptationStrategy>(container, AdaptationStrategy, config.adaptation.type, "adaptation.type");
+  const discriminator = resolvePlugin<Discriminator>(container, Discriminator, config.discriminator?.type ?? "fc", "discriminator.type");
+  const { type: _type, ...adaptOpts } = config.adaptation;
+  const { type: _dtype, ...discOpts } = config.discriminator ?? { type: "fc" };
+  const options: Record<string, unknown> = { ...strategy.defaults, ...adaptOpts, discriminator: discOpts };
+  return { run: strategy.create(options, { ...net, discriminator }), options };
+}
+
 export interface TrainOptions extends ExperimentOptions {
   outDir: string;
   resume?: boolean;
@@ -102,6 +116,8 @@ export interface TrainResult {
   checkpoint?: string;
   /** tf.memory().numTensors after each iteration (must stay flat). */
   tensorCounts: number[];
+  /** tf.memory().numBytes after each iteration (must stay flat). */
+  tensorBytes: number[];
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -150,17 +166,7 @@ export async function runTraining(exp: Experiment, opts: TrainOptions): Promise<
     opts.onEvent?.(ev);
   };
 
-  const strategyPlugin = resolvePlugin<AdaptationStrategy>(container, AdaptationStrategy, config.adaptation.type, "adaptation.type");
-  const discriminator = resolvePlugin<Discriminator>(container, Discriminator, config.discriminator?.type ?? "fc", "discriminator.type");
-  const { type: _type, ...adaptOpts } = config.adaptation;
-  const { type: _dtype, ...discOpts } = config.discriminator ?? { type: "fc" };
-  const strategyOptions: Record<string, unknown> = { ...strategyPlugin.defaults, ...adaptOpts, discriminator: discOpts };
-  const run: AdaptationRun = strategyPlugin.create(strategyOptions, {
-    numClasses: net.numClasses,
-    featureChannels: net.featureChannels,
-    discriminator,
-    seed: seed + 1,
-  });
+  const { run, options: strategyOptions } = createAdaptation(config, container, { numClasses: net.numClasses, featureChannels: net.featureChannels, seed: seed + 1 });
   const lambdaSeg = Number(strategyOptions.lambdaSeg ?? 0);
   const optG = new SGD(oG.momentum, oG.weightDecay);
   const optD = new Adam(oD.betas[0], oD.betas[1]);
@@ -238,6 +244,7 @@ export async function runTraining(exp: Experiment, opts: TrainOptions): Promise<
   const lossHistory: Record<string, number>[] = [];
   const times: number[] = [];
   const tensorCounts: number[] = [];
+  const tensorBytes: number[] = [];
   let status: "completed" | "stopped" = "completed";
   try {
     while (iteration < stopIter) {
@@ -309,15 +316,17 @@ export async function runTraining(exp: Experiment, opts: TrainOptions): Promise<
       times.push(dt);
       const sec = mean(times.slice(-20));
       emit({ type: "iteration", iteration, losses, lr: { G: lrG, ...(adaptive ? { D: lrD } : {}) }, secPerIter: dt, itPerSec: 1 / sec, etaSec: sec * (stopIter - iteration) });
-      tensorCounts.push(tf.memory().numTensors);
       if (iteration % t.snapshotEvery === 0 && iteration < stopIter) checkpoint("interval");
       const every = config.evaluation?.every ?? 0;
       if (every && iteration % every === 0 && iteration < stopIter) await runEval();
+      const mem = tf.memory();
+      tensorCounts.push(mem.numTensors);
+      tensorBytes.push(mem.numBytes);
     }
     checkpoint(status === "stopped" ? "signal" : "final");
     if (status === "completed") await runEval();
     emit({ type: "end", iteration, status });
-    return { iteration, status, lossHistory, evals, checkpoint: lastCheckpoint, tensorCounts };
+    return { iteration, status, lossHistory, evals, checkpoint: lastCheckpoint, tensorCounts, tensorBytes };
   } catch (e) {
     emit({ type: "error", message: (e as Error).message });
     emit({ type: "end", iteration, status: "failed", message: (e as Error).message });
