@@ -164,8 +164,12 @@ describe("finite differences and one trainer step (output-space, 1/8 width, 64x1
       const g = gD.get(k)!, scale = maxAbs(g);
       for (let i = 0; i < g.length; i++) {
         const delta = w1[i]! - w0[i]!;
+        // Adam's first step is -lr g/(|g| + eps): for |g| near eps it hangs on float noise in g (the
+        // ORT kernels round differently once a filter's weights are baked into the session), so the
+        // step and its sign are checked where the gradient is not negligible.
+        if (Math.abs(g[i]!) <= 1e-3 * scale) continue;
         worstD = Math.max(worstD, Math.abs(delta + LR_D * g[i]! / (Math.abs(g[i]!) + 1e-8)) / LR_D);
-        if (Math.abs(g[i]!) > 1e-3 * scale) { total++; if (Math.sign(delta) === -Math.sign(g[i]!)) agree++; }
+        total++; if (Math.sign(delta) === -Math.sign(g[i]!)) agree++;
       }
     }
     assert.ok(advShare > 10 * worstG, `the adversarial term (${advShare}) must be visible above the step error (${worstG})`);
