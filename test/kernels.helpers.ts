@@ -115,3 +115,19 @@ export async function gradCheck(f: Fn, xs: Shape4, ws: Shape4, seed = 1, samples
   const [fdX, fdW] = await onBackend("wasm", () => [fd(0, gw[0]), fd(1, gw[1])]);
   return { cpuX: relErr(gw[0], gc[0]), cpuW: relErr(gw[1], gc[1]), fdX, fdW, outShape: ys };
 }
+
+export type ConvCase = { n: number; h: number; w: number; ci: number; co: number; k: number; s: number; d?: number; pad: "same" | "valid" | number };
+/** Conv shapes for gradient and parity tests: strides 1-4, same/valid/explicit padding, batch 1 and 2. */
+export const CONV_CASES: ConvCase[] = [
+  { n: 1, h: 8, w: 8, ci: 3, co: 4, k: 3, s: 1, pad: "same" },
+  { n: 2, h: 9, w: 7, ci: 3, co: 5, k: 3, s: 2, pad: "same" },
+  { n: 1, h: 8, w: 8, ci: 2, co: 3, k: 3, s: 1, pad: "valid" },
+  { n: 2, h: 9, w: 8, ci: 2, co: 3, k: 4, s: 2, pad: "valid" },
+  { n: 2, h: 8, w: 8, ci: 3, co: 2, k: 4, s: 1, pad: "same" },
+  { n: 1, h: 10, w: 10, ci: 2, co: 3, k: 4, s: 2, pad: 1 }, // the discriminator's conv
+  { n: 1, h: 7, w: 9, ci: 4, co: 3, k: 3, s: 2, pad: "valid" },
+  { n: 2, h: 6, w: 6, ci: 3, co: 4, k: 1, s: 1, pad: "valid" },
+  { n: 1, h: 10, w: 11, ci: 2, co: 3, k: 2, s: 3, pad: "valid" }, // a phase with no filter taps
+  { n: 2, h: 11, w: 10, ci: 2, co: 3, k: 5, s: 3, pad: "same" },
+  { n: 1, h: 12, w: 12, ci: 3, co: 2, k: 4, s: 4, pad: "same" },
+];

@@ -3,7 +3,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
 import { registerWasmTrainingKernels, dilatedConv2d } from "@adaptseg/core";
-import { gradCheck, onBackend, relErr, seeded, useWasmOnly, type Shape4 } from "./kernels.helpers.js";
+import { CONV_CASES, gradCheck, onBackend, relErr, seeded, useWasmOnly, type Shape4 } from "./kernels.helpers.js";
 
 const TOL = 1e-4;
 
@@ -22,21 +22,7 @@ describe("wasm training kernels", function () {
     assert.ok(tf.getGradient("Conv2D"), "gradient functions are not registered");
   });
 
-  type Case = { n: number; h: number; w: number; ci: number; co: number; k: number; s: number; pad: "same" | "valid" | number };
-  const cases: Case[] = [
-    { n: 1, h: 8, w: 8, ci: 3, co: 4, k: 3, s: 1, pad: "same" },
-    { n: 2, h: 9, w: 7, ci: 3, co: 5, k: 3, s: 2, pad: "same" },
-    { n: 1, h: 8, w: 8, ci: 2, co: 3, k: 3, s: 1, pad: "valid" },
-    { n: 2, h: 9, w: 8, ci: 2, co: 3, k: 4, s: 2, pad: "valid" },
-    { n: 2, h: 8, w: 8, ci: 3, co: 2, k: 4, s: 1, pad: "same" },
-    { n: 1, h: 10, w: 10, ci: 2, co: 3, k: 4, s: 2, pad: 1 }, // the discriminator's conv
-    { n: 1, h: 7, w: 9, ci: 4, co: 3, k: 3, s: 2, pad: "valid" },
-    { n: 2, h: 6, w: 6, ci: 3, co: 4, k: 1, s: 1, pad: "valid" },
-    { n: 1, h: 10, w: 11, ci: 2, co: 3, k: 2, s: 3, pad: "valid" }, // a phase with no filter taps
-    { n: 2, h: 11, w: 10, ci: 2, co: 3, k: 5, s: 3, pad: "same" },
-    { n: 1, h: 12, w: 12, ci: 3, co: 2, k: 4, s: 4, pad: "same" },
-  ];
-  for (const c of cases) {
+  for (const c of CONV_CASES) {
     it(`conv2d gradients, batch ${c.n} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} pad ${c.pad}`, async () => {
       const pad = typeof c.pad === "number" ? ([[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as tf.backend_util.ExplicitPadding) : c.pad;
       const e = await gradCheck((x, w) => tf.conv2d(x, w, c.s, pad), [c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.h * 31 + c.k);

@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { loadOrt, ortKernelStats, setOrtKernelsActive, type BackendChoice } from "@adaptseg/core";
 import { VggDeeplab } from "@adaptseg/models-vgg";
 import { FCDiscriminator, ganLoss } from "@adaptseg/discriminators";
-import { gradCheck, onBackend, relErr, seeded, useWasm } from "./kernels.helpers.js";
+import { CONV_CASES, gradCheck, onBackend, relErr, seeded, useWasm, type ConvCase } from "./kernels.helpers.js";
 
 const TOL = 1e-4;
 
@@ -54,22 +54,11 @@ describe("onnxruntime conv kernels on wasm", function () {
     });
   }
 
-  type Case = { n: number; h: number; w: number; ci: number; co: number; k: number; s: number; d?: number; pad: "same" | "valid" | number };
-  const cases: Case[] = [
-    { n: 1, h: 8, w: 8, ci: 3, co: 4, k: 3, s: 1, pad: "same" },
-    { n: 2, h: 9, w: 7, ci: 3, co: 5, k: 3, s: 2, pad: "same" },
-    { n: 1, h: 8, w: 8, ci: 2, co: 3, k: 3, s: 1, pad: "valid" },
-    { n: 2, h: 9, w: 8, ci: 2, co: 3, k: 4, s: 2, pad: "valid" },
-    { n: 2, h: 8, w: 8, ci: 3, co: 2, k: 4, s: 1, pad: "same" },
-    { n: 1, h: 10, w: 10, ci: 2, co: 3, k: 4, s: 2, pad: 1 }, // the discriminator's conv
-    { n: 1, h: 7, w: 9, ci: 4, co: 3, k: 3, s: 2, pad: "valid" },
-    { n: 2, h: 6, w: 6, ci: 3, co: 4, k: 1, s: 1, pad: "valid" },
-    { n: 1, h: 10, w: 11, ci: 2, co: 3, k: 2, s: 3, pad: "valid" },
-    { n: 2, h: 11, w: 10, ci: 2, co: 3, k: 5, s: 3, pad: "same" },
-    { n: 1, h: 12, w: 12, ci: 3, co: 2, k: 4, s: 4, pad: "same" },
+  const cases: ConvCase[] = [
+    ...CONV_CASES,
     { n: 1, h: 20, w: 18, ci: 16, co: 24, k: 3, s: 1, pad: "same" },
   ];
-  const explicit = (p: Case["pad"]) => (typeof p === "number" ? ([[0, 0], [p, p], [p, p], [0, 0]] as tf.backend_util.ExplicitPadding) : p);
+  const explicit = (p: ConvCase["pad"]) => (typeof p === "number" ? ([[0, 0], [p, p], [p, p], [0, 0]] as tf.backend_util.ExplicitPadding) : p);
   for (const c of cases) {
     it(`conv2d gradients, batch ${c.n} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} pad ${c.pad}`, async () => {
       const e = await viaOrt(() => gradCheck((x, w) => tf.conv2d(x, w, c.s, explicit(c.pad)), [c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.h * 31 + c.k), 3);

@@ -12,7 +12,7 @@ import { train } from "../train/trainer.js";
 import { progressPrinter } from "./train.js";
 import { intOption } from "./common.js";
 
-export const DEMO = { width: 160, height: 120, iters: 160 };
+export const DEMO = { width: 160, height: 120, iters: 800 };
 
 export function demoConfig(strategy: "source-only" | "output-space", o: { iters?: number; seed?: number; width?: number; height?: number } = {}): ExperimentConfig {
   const size = { width: o.width ?? DEMO.width, height: o.height ?? DEMO.height };
@@ -23,7 +23,7 @@ export function demoConfig(strategy: "source-only" | "output-space", o: { iters?
     seed: o.seed ?? 1,
     model: { type: "vgg16-deeplab", widthMultiplier: 0.125 },
     discriminator: { type: "fc", widthMultiplier: 0.125 },
-    adaptation: strategy === "source-only" ? { type: "source-only" } : { type: "output-space", gan: "vanilla", lambdaAdv: [0.01] },
+    adaptation: strategy === "source-only" ? { type: "source-only" } : { type: "output-space", gan: "vanilla", lambdaAdv: [0.001] },
     source: { ...camvid({ excludeSequences: ["0001TP"] }), augment: { mirror: true } },
     target: camvid({ sequences: ["0001TP"], fraction: [0, 2 / 3] }),
     evaluation: { dataset: camvid({ sequences: ["0001TP"], fraction: [2 / 3, 1] }) },
@@ -32,8 +32,9 @@ export function demoConfig(strategy: "source-only" | "output-space", o: { iters?
       stopIter: iters,
       snapshotEvery: iters,
       keepSnapshots: 1,
-      // From scratch (no ImageNet weights offline): a larger G step than the paper's fine-tuning 2.5e-4.
-      optimizerG: { lr: 0.01, momentum: 0.9, weightDecay: 5e-4, power: 0.9 },
+      // From scratch (no ImageNet weights offline): a larger G step than the paper's fine-tuning
+      // 2.5e-4. 0.01 diverged (seg loss 1e32 by iteration 70 of 800, seed 3).
+      optimizerG: { lr: 0.005, momentum: 0.9, weightDecay: 5e-4, power: 0.9 },
       optimizerD: { lr: 1e-4, betas: [0.9, 0.99], power: 0.9 },
     },
   };

@@ -3,13 +3,13 @@
 // correct MaxPoolGrad needs a dozen ops as a composition; each is memory-bound work that a single
 // pass does in a few milliseconds (dilatedConv2d runs them around every dilated conv).
 import * as tf from "@tensorflow/tfjs-core";
-import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from "@tensorflow/tfjs-core";
+import type { KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from "@tensorflow/tfjs-core";
 
-type WasmBackend = tf.KernelBackend & {
+export type WasmBackend = tf.KernelBackend & {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
 };
-type Args = { inputs: NamedTensorInfoMap; attrs: NamedAttrMap; backend: tf.KernelBackend };
+export type Args = { inputs: NamedTensorInfoMap; attrs: NamedAttrMap; backend: tf.KernelBackend };
 
 function input(a: Args, name: string, kernel: string): TensorInfo {
   const t = a.inputs[name];
@@ -48,19 +48,27 @@ function shuffle(space: Float32Array, spaceShape: number[], batch: Float32Array,
       }
 }
 
-function heapKernel(name: string, prev: KernelConfig | undefined, f: (a: Args, b: WasmBackend) => TensorInfo | null): KernelConfig {
-  return {
-    kernelName: name,
-    backendName: "wasm",
-    setupFunc: prev?.setupFunc,
-    disposeFunc: prev?.disposeFunc,
-    kernelFunc: ((a: Args) => {
-      const out = f(a, a.backend as WasmBackend);
-      if (out) return out;
-      if (!prev) throw new Error(`${name} (wasm heap kernel): unsupported input and no wasm kernel to fall back to`);
-      return prev.kernelFunc(a as never);
-    }) as unknown as KernelFunc,
-  };
+/**
+ * Replaces wasm kernels by functions that may decline (return null): those inputs go to the kernel
+ * registered before (the shipped one, or ours), or fail naming the kernel and `what` if none.
+ */
+export function overrideWasmKernels(what: string, kernels: readonly (readonly [string, (a: Args, b: WasmBackend) => TensorInfo | null])[]): void {
+  for (const [name, f] of kernels) {
+    const prev = tf.getKernel(name, "wasm");
+    if (prev) tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({
+      kernelName: name,
+      backendName: "wasm",
+      setupFunc: prev?.setupFunc,
+      disposeFunc: prev?.disposeFunc,
+      kernelFunc: ((a: Args) => {
+        const out = f(a, a.backend as WasmBackend);
+        if (out) return out;
+        if (!prev) throw new Error(`${name} (${what}): unsupported input and no wasm kernel to fall back to`);
+        return prev.kernelFunc(a as never);
+      }) as unknown as KernelFunc,
+    });
+  }
 }
 
 const spaceToBatch = (a: Args, b: WasmBackend) => {
@@ -142,13 +150,9 @@ const maxPoolGrad = (a: Args, b: WasmBackend) => {
 
 /** Replaces wasm's SpaceToBatchND, BatchToSpaceND and MaxPoolGrad (NHWC float32; others go to the shipped kernels). */
 export function registerHeapKernels(): void {
-  for (const [name, f] of [
+  overrideWasmKernels("wasm heap kernel", [
     [tf.SpaceToBatchND, spaceToBatch],
     [tf.BatchToSpaceND, batchToSpace],
     [tf.MaxPoolGrad, maxPoolGrad],
-  ] as const) {
-    const prev = tf.getKernel(name, "wasm");
-    if (prev) tf.unregisterKernel(name, "wasm");
-    tf.registerKernel(heapKernel(name, prev, f));
-  }
+  ]);
 }

@@ -21,7 +21,8 @@
 // ours in ./index.ts), as does everything when `setOrtKernelsActive(false)`.
 import * as tf from "@tensorflow/tfjs-core";
 import { cpus } from "node:os";
-import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from "@tensorflow/tfjs-core";
+import type { TensorInfo } from "@tensorflow/tfjs-core";
+import { overrideWasmKernels, type Args, type WasmBackend } from "./heap.js";
 import { encodeOnnxModel, type OnnxGraph, type OnnxNode } from "./onnx-graph.js";
 
 interface OrtTensorCtor {
@@ -155,10 +156,6 @@ function session(key: string, graph: () => OnnxGraph, baked = false): NativeSess
   return s;
 }
 
-type WasmBackend = tf.KernelBackend & {
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-};
 
 /** Runs a cached single-output graph on wasm-heap inputs into a new wasm tensor of `outShape`. */
 function runOnHeap(backend: tf.KernelBackend, c: tf.backend_util.Conv2DInfo, op: string, graph: () => OnnxGraph, inputs: Record<string, TensorInfo>, outShape: number[], bakedId?: number): TensorInfo {
@@ -318,22 +315,6 @@ function filterGradGraph(c: tf.backend_util.Conv2DInfo): OnnxGraph {
   return { nodes, inputs: [{ name: "x", shape: s.x }, { name: "dy", shape: s.y }], outputs: [{ name: "y", shape: s.w }], int64Constants: consts };
 }
 
-type Args = { inputs: NamedTensorInfoMap; attrs: NamedAttrMap; backend: tf.KernelBackend };
-
-function wrap(name: string, prev: KernelConfig | undefined, ortFunc: (a: Args) => TensorInfo | null): KernelConfig {
-  return {
-    kernelName: name,
-    backendName: "wasm",
-    setupFunc: prev?.setupFunc,
-    disposeFunc: prev?.disposeFunc,
-    kernelFunc: ((a: Args) => {
-      const out = state.active ? ortFunc(a) : null;
-      if (out) return out;
-      if (!prev) throw new Error(`${name} (ORT kernel): unsupported attributes and no wasm kernel to fall back to`);
-      return prev.kernelFunc(a as never);
-    }) as unknown as KernelFunc,
-  };
-}
 
 const dil = (d: Conv2DAttrs["dilations"]) => d ?? 1;
 function two(a: Args, kernel: string, p: string, q: string): [TensorInfo, TensorInfo] {
@@ -381,14 +362,11 @@ const TAG = Symbol.for("adaptseg.ortKernels");
 export function registerOrtKernels(): void {
   const reg = globalThis as unknown as Record<symbol, boolean>;
   if (reg[TAG]) return;
-  for (const [name, f] of [
-    [tf.Conv2D, conv2D],
-    [tf.Conv2DBackpropInput, conv2DBackpropInput],
-    [tf.Conv2DBackpropFilter, conv2DBackpropFilter],
-  ] as const) {
-    const prev = tf.getKernel(name, "wasm");
-    if (prev) tf.unregisterKernel(name, "wasm");
-    tf.registerKernel(wrap(name, prev, f));
-  }
+  const ifActive = (f: (a: Args) => TensorInfo | null) => (a: Args) => (state.active ? f(a) : null);
+  overrideWasmKernels("ORT kernel", [
+    [tf.Conv2D, ifActive(conv2D)],
+    [tf.Conv2DBackpropInput, ifActive(conv2DBackpropInput)],
+    [tf.Conv2DBackpropFilter, ifActive(conv2DBackpropFilter)],
+  ]);
   reg[TAG] = true;
 }
