@@ -1,14 +1,45 @@
 // Shared test helpers.
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ExperimentConfig } from "@adaptseg/core";
 
 export const repoRoot = resolve(fileURLToPath(import.meta.url), "../..");
-/** The team's real data (never copied into the repo): ../shared/data, or ADAPTSEG_SHARED_DATA. */
-export const sharedData = process.env.ADAPTSEG_SHARED_DATA ?? resolve(repoRoot, "../shared/data");
-if (!existsSync(sharedData)) throw new Error(`shared data not found at ${sharedData} (set ADAPTSEG_SHARED_DATA)`);
+/** The checkout this one was cloned from, when it is a local folder (CI clones /work/main anywhere). */
+function originDir(): string | undefined {
+  try {
+    const url = execFileSync("git", ["-C", repoRoot, "config", "--get", "remote.origin.url"], { encoding: "utf8" }).trim();
+    return url.startsWith("/") ? url : undefined;
+  } catch { return undefined; }
+}
+/** The team's real data (never copied into the repo): ADAPTSEG_SHARED_DATA, else ../shared/data beside this checkout or the one it was cloned from. */
+const dataCandidates = process.env.ADAPTSEG_SHARED_DATA
+  ? [process.env.ADAPTSEG_SHARED_DATA]
+  : [repoRoot, originDir()].filter((d) => d !== undefined).map((d) => resolve(d, "../shared/data"));
+export const sharedData = dataCandidates.find((d) => existsSync(d)) ?? dataCandidates[0]!;
+if (!existsSync(sharedData)) throw new Error(`shared data not found at ${dataCandidates.join(" or ")} (set ADAPTSEG_SHARED_DATA)`);
 
 export function tmp(prefix = "adaptseg-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A tiny CamVid day -> dusk experiment (1/16-width G) that trains in well under a second per iteration. */
+export function tinyConfig(strategy = "output-space", iters = 6): ExperimentConfig {
+  // Feature-level D sees 1/8-size features through five stride-2 convs: it needs 256x256 images.
+  const size = strategy === "feature-level" ? { width: 256, height: 256 } : { width: 64, height: 48 };
+  const camvid = (options: Record<string, unknown>, limit: number) => ({ type: "camvid", root: "camvid/CamVid", split: "train", size, limit, options });
+  return {
+    name: "tiny",
+    seed: 7,
+    backend: "wasm",
+    model: { type: "vgg16-deeplab", widthMultiplier: 0.0625, auxHead: strategy === "multi-level" },
+    discriminator: { type: "fc", widthMultiplier: 0.125 },
+    adaptation: { type: strategy, lambdaSeg: 0.1 },
+    source: { ...camvid({ excludeSequences: ["0001TP"] }, 5), augment: { mirror: true } },
+    target: camvid({ sequences: ["0001TP"] }, 3),
+    evaluation: { dataset: camvid({ sequences: ["0001TP"], fraction: [0.9, 1] }, 2) },
+    training: { maxIters: 100, stopIter: iters, snapshotEvery: 2, keepSnapshots: 10, optimizerG: { lr: 0.01 } },
+  };
 }

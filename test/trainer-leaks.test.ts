@@ -4,28 +4,14 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
 import { train, type ExperimentConfig } from "@adaptseg/core";
-import { sharedData, tmp } from "./helpers.js";
+import { sharedData, tinyConfig, tmp } from "./helpers.js";
 
 const ITERS = 50;
 
 function leakConfig(strategy: string): ExperimentConfig {
-  // D's five stride-2 convs need >= 32 px: output-space D sees image-size logits (48x32 is enough),
-  // feature-level D sees 1/8-size features (256x256 images).
-  const size = strategy === "feature-level" ? { width: 256, height: 256 } : { width: 48, height: 32 };
-  const camvid = (options: Record<string, unknown>, limit: number) => ({ type: "camvid", root: "camvid/CamVid", split: "train", size, limit, options });
-  return {
-    name: `leaks-${strategy}`,
-    seed: 11,
-    backend: "wasm",
-    model: { type: "vgg16-deeplab", widthMultiplier: 0.0625, auxHead: strategy === "multi-level" },
-    discriminator: { type: "fc", widthMultiplier: 0.0625 },
-    adaptation: { type: strategy, lambdaSeg: 0.1 },
-    // fewer frames than iterations: the loaders wrap into new epochs inside the run
-    source: { ...camvid({ excludeSequences: ["0001TP"] }, 7), augment: { mirror: true } },
-    target: camvid({ sequences: ["0001TP"] }, 5),
-    evaluation: { dataset: camvid({ sequences: ["0001TP"], fraction: [0.95, 1] }, 1), every: 20 },
-    training: { maxIters: 1000, stopIter: ITERS, snapshotEvery: 20, keepSnapshots: 1, optimizerG: { lr: 0.01 } },
-  };
+  // the tiny experiment has fewer frames than iterations: the loaders wrap into new epochs inside the run
+  const c = tinyConfig(strategy, ITERS);
+  return { ...c, name: `leaks-${strategy}`, evaluation: { ...c.evaluation!, every: 20 }, training: { ...c.training, snapshotEvery: 20, keepSnapshots: 1 } };
 }
 
 describe("trainer: no tensor leaks over 50 iterations", function () {

@@ -4,29 +4,12 @@ import { strict as assert } from "node:assert";
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { train, listCheckpoints, readCheckpoint, parseEvent, type EvalEvent, type ExperimentConfig, type IterationEvent, type RunEvent } from "@adaptseg/core";
+import { train, listCheckpoints, readCheckpoint, parseEvent, type EvalEvent, type IterationEvent, type RunEvent } from "@adaptseg/core";
 import { decode } from "fast-png";
-import { repoRoot, sharedData, tmp } from "./helpers.js";
+import { repoRoot, sharedData, tinyConfig, tmp } from "./helpers.js";
 
 const cli = join(repoRoot, "packages/core/dist/cli.js");
 
-function tinyConfig(strategy = "output-space", iters = 6): ExperimentConfig {
-  // Feature-level D sees 1/8-size features through five stride-2 convs: it needs 256x256 images.
-  const size = strategy === "feature-level" ? { width: 256, height: 256 } : { width: 64, height: 48 };
-  const camvid = (options: Record<string, unknown>, limit: number) => ({ type: "camvid", root: "camvid/CamVid", split: "train", size, limit, options });
-  return {
-    name: "tiny",
-    seed: 7,
-    backend: "wasm",
-    model: { type: "vgg16-deeplab", widthMultiplier: 0.0625, auxHead: strategy === "multi-level" },
-    discriminator: { type: "fc", widthMultiplier: 0.125 },
-    adaptation: { type: strategy, lambdaSeg: 0.1 },
-    source: { ...camvid({ excludeSequences: ["0001TP"] }, 5), augment: { mirror: true } },
-    target: camvid({ sequences: ["0001TP"] }, 3),
-    evaluation: { dataset: camvid({ sequences: ["0001TP"], fraction: [0.9, 1] }, 2) },
-    training: { maxIters: 100, stopIter: iters, snapshotEvery: 2, keepSnapshots: 10, optimizerG: { lr: 0.01 } },
-  };
-}
 
 describe("trainer", function () {
   this.timeout(300_000);
