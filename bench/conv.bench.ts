@@ -2,7 +2,7 @@
 // batch 1). FLOPs: forward 2*H*W*Cin*Cout*9; backward (input + filter gradients) = 2x forward.
 // The pure-JS cpu backend only runs the smallest case, once (its filter gradient is very slow).
 import * as tf from "@tensorflow/tfjs-core";
-import { builtinBackends, ortKernelStats, selectBackend, setOrtKernelsActive } from "@adaptseg/core";
+import { builtinBackends, ortKernelStats, selectBackend, setOrtKernelsActive } from "@adaptseg/compute";
 
 const SIZES: [number, number][] = [
   [128, 64],

@@ -28,7 +28,7 @@ function busy(ms: number): void {
  * conversion on the main thread between steps).
  */
 async function loader(bench: string, cfg: DatasetConfig, n: number, stepMs: number, m: number) {
-  const c = await createContainer({}, { builtins: false, modules: [containerModule] });
+  const c = await createContainer({}, { modules: [containerModule] });
   const p = c.get<DataPipeline>(DataPipeline);
   const ds = await p.open(cfg, { dataRoot: data });
   const opts = { batchSize: 1, seed: 1, labels: true, prefetch: 2 };

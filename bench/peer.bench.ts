@@ -4,8 +4,10 @@
 // 19 classes, batch 1, source and target both HxW; single-level output-space step (G on source, G
 // on target, D on target softmax, D on both detached softmaxes; SGD momentum 0.9 wd 5e-4 for G,
 // Adam (0.9, 0.99) for D); inference = the segmentation net's forward pass only.
+// train-resnet101:HxW is the ResNet-101 DeepLab-v2 multi-level step instead (bench/peer-resnet.ts;
+// the peer with --model resnet101).
 // Prints one JSON line per case: seconds for both, ratio ours/peer, peak RSS of both, load average.
-// Env: BENCH_PEER_CASES (default "train:128x256,train:256x512,infer:512x1024"), BENCH_PEER_ITERS
+// Env: BENCH_PEER_CASES (default "train:128x256,train:256x512,infer:512x1024,train-resnet101:128x256"), BENCH_PEER_ITERS
 // (timed iterations, default 2, after 1 warm-up; 4 for inference), BENCH_PEER_ROUNDS (alternations, default 1),
 // BENCH_PEER_PROFILE=1 (ours: per-kernel time of one step), BENCH_PEER_SKIP=peer (ours only, for
 // profiling), ADAPTSEG_ORT=0 (ours without onnxruntime).
@@ -16,14 +18,15 @@ import { resolve } from "node:path";
 const repo = resolve(import.meta.dirname, "..");
 const peerScript = resolve(repo, "../shared/peer/adaptsegnet_torch_bench.py");
 const python = process.env.BENCH_PEER_PYTHON ?? "/usr/bin/python3";
-const cases = (process.env.BENCH_PEER_CASES ?? "train:128x256,train:256x512,infer:512x1024").split(",");
+const cases = (process.env.BENCH_PEER_CASES ?? "train:128x256,train:256x512,infer:512x1024,train-resnet101:128x256").split(",");
 const iters = Number(process.env.BENCH_PEER_ITERS ?? 2);
 const rounds = Number(process.env.BENCH_PEER_ROUNDS ?? 1);
 
 // Ours, in a child process (run from test/ so that the workspace packages resolve, as built in dist/).
 const child = `
 import * as tf from "@tensorflow/tfjs-core";
-import { builtinBackends, selectBackend, ortKernelStats, SGD, Adam, polyLr, crossEntropy2d, upsample } from "@adaptseg/core";
+import { builtinBackends, selectBackend, ortKernelStats, crossEntropy2d, upsample } from "@adaptseg/compute";
+import { SGD, Adam, polyLr } from "@adaptseg/engine";
 import { VggDeeplab } from "@adaptseg/models-vgg";
 import { FCDiscriminator, OutputSpace } from "@adaptseg/discriminators";
 const [kind, size, iters, profile] = process.argv.slice(1);
@@ -94,7 +97,8 @@ console.log(JSON.stringify({ sec: median, times, warmTimes, kernels: choice.kern
 `;
 
 function ours(kind: string, size: string) {
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e", child, kind, size, String(iters), process.env.BENCH_PEER_PROFILE ?? "0"], {
+  const args = kind === "train-resnet101" ? ["--import", "tsx", resolve(repo, "bench/peer-resnet.ts"), size, String(iters)] : ["--input-type=module", "-e", child, kind, size, String(iters), process.env.BENCH_PEER_PROFILE ?? "0"];
+  const out = execFileSync(process.execPath, args, {
     cwd: resolve(repo, "test"),
     encoding: "utf8",
     maxBuffer: 1 << 24,
@@ -107,6 +111,7 @@ function peer(kind: string, size: string) {
   // inference-only mode): one training iteration without warm-up, then the timed forwards, at
   // least 3 so that the median leaves out the first (cold) one.
   const args = kind === "infer" ? ["--iters", "1", "--warmup", "0", "--infer-iters", String(Math.max(3, iters))] : ["--iters", String(iters), "--warmup", "1"];
+  if (kind === "train-resnet101") args.push("--model", "resnet101");
   const out = execFileSync(python, [peerScript, "--size", size, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
   const r = JSON.parse(out.trim().split("\n").at(-1)!) as { sec_per_iter: number; infer_sec: number; peak_rss_mb: number; threads: number };
   return { sec: kind === "infer" ? r.infer_sec : r.sec_per_iter, maxRssMb: r.peak_rss_mb, threads: r.threads };
@@ -121,7 +126,7 @@ export async function run(): Promise<void> {
   }
   for (const c of cases) {
     const [kind, size] = c.split(":") as [string, string];
-    if (!["train", "infer"].includes(kind) || !/^\d+x\d+$/.test(size ?? "")) throw new Error(`BENCH_PEER_CASES: bad case "${c}" (expected train:HxW or infer:HxW)`);
+    if (!["train", "infer", "train-resnet101"].includes(kind) || !/^\d+x\d+$/.test(size ?? "")) throw new Error(`BENCH_PEER_CASES: bad case "${c}" (expected train:HxW, infer:HxW or train-resnet101:HxW)`);
     for (let r = 0; r < rounds; r++) {
       const load0 = loadavg()[0];
       const a = ours(kind, size);

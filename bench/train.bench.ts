@@ -15,7 +15,7 @@ const widths = (process.env.BENCH_TRAIN_WIDTHS ?? "0.125,1").split(",").map(Numb
 const strategies = (process.env.BENCH_TRAIN_STRATEGIES ?? "source-only,output-space,multi-level,feature-level").split(",");
 
 const child = `
-import { train } from "@adaptseg/core";
+import { train } from "@adaptseg/engine";
 const [strategy, width, iters, data, out, w, h] = process.argv.slice(1);
 const times = [];
 const size = { width: Number(w), height: Number(h) };

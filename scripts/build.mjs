@@ -7,7 +7,7 @@ import { join, basename } from "node:path";
 import { createRequire } from "node:module";
 
 const root = new URL("..", import.meta.url).pathname;
-const order = ["metrics", "core", "datasets", "models-vgg", "discriminators", "vscode-ext"];
+const order = ["metrics", "core", "compute", "strategies", "datasets", "models-vgg", "models-resnet", "discriminators", "engine", "sweep", "cli", "vscode-ext"];
 const only = process.argv.slice(2);
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
 

@@ -6,7 +6,7 @@ import { execSync, execFileSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
 const run = (cmd, env) => execSync(cmd, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
-const DEBIAN = ["chromium", "ripgrep", "libkrb5-dev", "build-essential", "pkg-config", "python3"];
+const DEBIAN = ["chromium", "redis-server", "ripgrep", "libkrb5-dev", "build-essential", "pkg-config", "python3"];
 
 /** The DEBIAN packages not installed (dpkg's view); all of them where there is no dpkg. */
 function missingDebianPackages() {

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { encode } from "fast-png";
 import { createContainer, DataPipeline, type DatasetConfig } from "@adaptseg/core";
 import { CamVidAdapter, CityscapesAdapter, containerModule, Gta5Adapter, ImageFolderAdapter, loadImage, sharp, SynthiaAdapter } from "@adaptseg/datasets";
-import { sharedData, tmp } from "./helpers.js";
+import { itWithData, sharedData, tmp } from "./helpers.js";
 
 const CAMVID = join(sharedData, "camvid/CamVid");
 const FRAME = join(CAMVID, "val/0016E5_07959.png");
@@ -22,7 +22,7 @@ const LABEL = join(CAMVID, "valannot/0016E5_07959.png");
 const grey = (w: number, h: number, v: number[]) => encode({ width: w, height: h, data: new Uint8Array(w * h).map((_, i) => v[i % v.length]!), channels: 1, depth: 8 });
 
 describe("datasets: bad input names the file", () => {
-  it("corrupt PNG image and label", async () => {
+  itWithData("corrupt PNG image and label", async () => {
     const dir = tmp();
     const f = join(dir, "corrupt.png");
     const bytes = readFileSync(FRAME);
@@ -34,7 +34,7 @@ describe("datasets: bad input names the file", () => {
     await assert.rejects(new CamVidAdapter().readLabel(l), (e: Error) => e.message.startsWith(l));
   });
 
-  it("truncated PNG label; truncated JPEG image", async () => {
+  itWithData("truncated PNG label; truncated JPEG image", async () => {
     const dir = tmp();
     const l = join(dir, "trunc-label.png");
     const lb = readFileSync(LABEL);
@@ -78,7 +78,7 @@ describe("datasets: bad input names the file", () => {
   describe("through the loader", () => {
     let p: DataPipeline;
     before(async () => {
-      const c = await createContainer({}, { builtins: false, modules: [containerModule] });
+      const c = await createContainer({}, { modules: [containerModule] });
       p = c.get<DataPipeline>(DataPipeline);
     });
 
@@ -106,7 +106,7 @@ describe("datasets: bad input names the file", () => {
       assert.ok(warns[0]!.includes(bad), warns[0]);
     });
 
-    it("a truncated JPEG frame in an image-folder target is a counted skip", async () => {
+    itWithData("a truncated JPEG frame in an image-folder target is a counted skip", async () => {
       const root = tmp();
       const jpeg = await sharp(FRAME).jpeg().toBuffer();
       writeFileSync(join(root, "a.jpg"), jpeg);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { encode } from "fast-png";
 import { createContainer, DataPipeline, type DatasetConfig } from "@adaptseg/core";
 import { CamVidAdapter, CITYSCAPES_ID_LUT, CITYSCAPES_PALETTE, CityscapesAdapter, containerModule, Gta5Adapter, SynthiaAdapter } from "@adaptseg/datasets";
-import { sharedData, tmp } from "./helpers.js";
+import { describeWithData, sharedData, tmp } from "./helpers.js";
 
 const LISTS = join(sharedData, "lists");
 const CS_LISTS = join(LISTS, "advent/dataset/cityscapes_list");
@@ -23,10 +23,10 @@ function gta5Frame(root: string, name: string): void {
   writeFileSync(join(root, "images", name), encode({ width: 8, height: 8, data: new Uint8Array(192).fill(80), channels: 3, depth: 8 }));
 }
 
-describe("datasets: official list files", () => {
+describeWithData("datasets: official list files", () => {
   let p: DataPipeline;
   before(async () => {
-    const c = await createContainer({}, { builtins: false, modules: [containerModule] });
+    const c = await createContainer({}, { modules: [containerModule] });
     p = c.get<DataPipeline>(DataPipeline);
   });
 

@@ -4,9 +4,10 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode } from "fast-png";
-import { createContainer, DataPipeline, validateConfig, type DatasetConfig, type DatasetMeta } from "@adaptseg/core";
+import { createContainer, DataPipeline, loadConfigFile, validateConfig, type DatasetConfig, type DatasetMeta } from "@adaptseg/core";
 import { CamVidAdapter, CityscapesAdapter, containerModule, SynthiaAdapter } from "@adaptseg/datasets";
-import { repoRoot, sharedData, tmp } from "./helpers.js";
+import { builtinModules } from "@adaptseg/engine";
+import { describeWithData, itWithData, repoRoot, sharedData, tmp } from "./helpers.js";
 
 const PSEUDO = join(sharedData, "cityscapes-pseudo");
 const name = (m: DatasetMeta, v: number) => (v === 255 ? "ignore" : m.classes[v]);
@@ -51,7 +52,7 @@ describe("datasets: class spaces", () => {
     assert.throws(() => sy.meta({ classes: 19 }), /synthia: options\.classes must be one of 16, 13, "camvid11", got 19/);
   });
 
-  it("cityscapes classes 16, 13 and \"camvid11\" on the real 256x128 frame agree pixel for pixel with the 19-class map", async () => {
+  itWithData("cityscapes classes 16, 13 and \"camvid11\" on the real 256x128 frame agree pixel for pixel with the 19-class map", async () => {
     const cs = new CityscapesAdapter();
     const [s] = await cs.list({ root: PSEUDO, split: "val" });
     const l19 = await cs.readLabel(s!.label!, {});
@@ -82,8 +83,8 @@ describe("datasets: class spaces", () => {
     assert.throws(() => cs.meta({ classes: 11 }), /cityscapes: options\.classes must be one of 19, 16, 13, "camvid11", got 11/);
   });
 
-  it("checkClassSpaces: an incompatible pair names both datasets and their spaces; a declared mapping passes", async () => {
-    const c = await createContainer({}, { builtins: false, modules: [containerModule] });
+  itWithData("checkClassSpaces: an incompatible pair names both datasets and their spaces; a declared mapping passes", async () => {
+    const c = await createContainer({}, { modules: [containerModule] });
     const p = c.get<DataPipeline>(DataPipeline);
     const root = tmp();
     synthiaFixture(join(root, "synthia"), [3, 4]);
@@ -103,7 +104,7 @@ describe("datasets: class spaces", () => {
   });
 });
 
-describe("datasets: the SYNTHIA example configs resolve (validated, opened through the container, class spaces agree)", () => {
+describeWithData("datasets: the SYNTHIA example configs resolve (validated, opened through the container, class spaces agree)", () => {
   let dataRoot: string;
   before(() => {
     // A data root in the examples' layout: a SYNTHIA fixture, the shared Cityscapes frames (train: the
@@ -127,8 +128,8 @@ describe("datasets: the SYNTHIA example configs resolve (validated, opened throu
   for (const [file, space, n] of [["synthia2cityscapes-16.json", "cityscapes16", 16], ["synthia2cityscapes-13.json", "cityscapes13", 13], ["synthia2camvid.json", "camvid11", 11]] as const) {
     it(`${file}: every dataset opens in "${space}" and yields labels in 0..${n - 1} or 255`, async () => {
       const path = join(repoRoot, "examples", file);
-      const config = validateConfig(JSON.parse(readFileSync(path, "utf8")), path);
-      const c = await createContainer(config, { baseDir: join(repoRoot, "examples") });
+      const config = validateConfig(loadConfigFile(path).config, path);
+      const c = await createContainer(config, { baseDir: join(repoRoot, "examples"), modules: builtinModules() });
       const p = c.get<DataPipeline>(DataPipeline);
       const ctx = { dataRoot, baseDir: join(repoRoot, "examples") };
       const source = await p.open(config.source, ctx), target = await p.open(config.target, ctx);

@@ -2,7 +2,7 @@
 // dilation, and it trains (gradients vs finite differences and the cpu backend) on wasm.
 import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
-import { dilatedConv2d } from "@adaptseg/core";
+import { dilatedConv2d } from "@adaptseg/compute";
 import { gradCheck, onBackend, relErr, seeded, useWasm } from "./kernels.helpers.js";
 
 const TOL = 1e-4;

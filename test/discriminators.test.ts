@@ -1,7 +1,8 @@
 import { strict as assert } from "node:assert";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { FCDiscriminator, FeatureLevel, MultiLevel, OutputSpace, SourceOnly, ganLoss } from "@adaptseg/discriminators";
+import { AdvEnt, FCDiscriminator, FeatureLevel, MultiLevel, OutputSpace, SourceOnly, ganLoss, type GanRun } from "@adaptseg/discriminators";
+import type { StrategyContext } from "@adaptseg/core";
 
 const bce = (z: number, y: number) => Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z)));
 
@@ -38,18 +39,31 @@ describe("discriminators", () => {
   it("creating and disposing a discriminator leaves no tensors (variables own their initial values)", () => {
     const n0 = tf.memory().numTensors;
     new FCDiscriminator().create(5, { seed: 1, widthMultiplier: 0.125 }).dispose();
-    new OutputSpace().create({}, { numClasses: 3, featureChannels: 4, discriminator: new FCDiscriminator(), seed: 3 }).dispose();
+    new OutputSpace().create({}, { numClasses: 3, featureChannels: 4, discriminator: new FCDiscriminator(), seed: 3 } as unknown as StrategyContext).dispose();
     assert.equal(tf.memory().numTensors, n0);
   });
 
-  it("strategies: defaults, term names, D loss = 0.5 src + 0.5 tgt, no leaks", () => {
-    assert.deepEqual(new OutputSpace().defaults.lambdaAdv, [0.001]);
-    assert.deepEqual(new MultiLevel().defaults.lambdaAdv, [0.0002, 0.001]);
-    const ctx = { numClasses: 3, featureChannels: 4, discriminator: new FCDiscriminator(), seed: 3 };
-    assert.equal(new SourceOnly().create({}, ctx).generatorLoss({ main: tf.zeros([1, 2, 2, 3]) }), undefined);
+  it("strategies: SPEC defaults, picked after gan: lsgan alone gets the LS-GAN weights, multi-level alone lambdaSeg 0.1", () => {
+    const ctx = { numClasses: 3, featureChannels: 4, discriminator: new FCDiscriminator(), seed: 3 } as unknown as StrategyContext;
+    const made = (S: new () => { create(o: object, c: StrategyContext): unknown }, o: object) => {
+      const r = new S().create(o, ctx) as GanRun;
+      r.dispose();
+      return { lambdas: r.lambdas, lambdaSeg: r.lambdaSeg };
+    };
+    assert.deepEqual(made(OutputSpace, {}), { lambdas: [0.001], lambdaSeg: 0 });
+    assert.deepEqual(made(OutputSpace, { gan: "lsgan" }), { lambdas: [0.01], lambdaSeg: 0 });
+    assert.deepEqual(made(MultiLevel, {}), { lambdas: [0.0002, 0.001], lambdaSeg: 0.1 });
+    assert.deepEqual(made(MultiLevel, { gan: "lsgan" }), { lambdas: [0.002, 0.01], lambdaSeg: 0.1 });
+    assert.deepEqual(made(MultiLevel, { lambdaSeg: 0, lambdaAdv: [1, 2] }), { lambdas: [1, 2], lambdaSeg: 0 });
+    assert.deepEqual(made(AdvEnt, {}), { lambdas: [0.001], lambdaSeg: 0 });
+  });
+
+  it("strategies: term names, D loss = 0.5 src + 0.5 tgt, no leaks", () => {
+    const ctx = { numClasses: 3, featureChannels: 4, discriminator: new FCDiscriminator(), seed: 3 } as unknown as StrategyContext;
+    assert.equal((new SourceOnly().create({}, ctx) as GanRun).generatorLoss({ main: tf.zeros([1, 2, 2, 3]) }), undefined);
     const outs = () => ({ main: tf.randomNormal([1, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D, aux: tf.randomNormal([1, 32, 32, 3], 0, 1, "float32", 2) as tf.Tensor4D, features: tf.randomNormal([1, 32, 32, 4], 0, 1, "float32", 3) as tf.Tensor4D });
     for (const [S, levels] of [[OutputSpace, ["main"]], [MultiLevel, ["aux", "main"]], [FeatureLevel, ["features"]]] as const) {
-      const run = new S().create({}, ctx);
+      const run = new S().create({}, ctx) as GanRun;
       const s = outs(), t = outs();
       const before = tf.memory().numTensors;
       for (let k = 0; k < 2; k++) {

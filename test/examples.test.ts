@@ -2,16 +2,19 @@
 // its plugins resolve, its adaptation strategy accepts its options (lambdaAdv per level), and its
 // network outputs and input sizes fit the strategy's discriminators.
 import { strict as assert } from "node:assert";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
-import { Backbone, DatasetAdapter, createAdaptation, createContainer, resolvePlugin, validateConfig, type ExperimentConfig } from "@adaptseg/core";
+import { Backbone, DatasetAdapter, applyPluginOptions, createContainer, loadConfigFile, resolvePlugin, validateConfig, type ExperimentConfig } from "@adaptseg/core";
+import { builtinModules, createAdaptation } from "@adaptseg/engine";
+import { expandSweep, loadSweepFile } from "@adaptseg/sweep";
 import { repoRoot } from "./helpers.js";
 
 const dir = join(repoRoot, "examples");
 const examples = readdirSync(dir)
-  .filter((f) => f.endsWith(".json"))
-  .map((f) => [f, validateConfig(JSON.parse(readFileSync(join(dir, f), "utf8")), join(dir, f))] as [string, ExperimentConfig]);
+  .filter((f) => f.endsWith(".json") && !f.endsWith(".sweep.json"))
+  .map((f) => [f, validateConfig(loadConfigFile(join(dir, f)).config, join(dir, f))] as [string, ExperimentConfig]);
 
 describe("examples/", function () {
   this.timeout(120_000);
@@ -21,19 +24,27 @@ describe("examples/", function () {
     const gta = (c: ExperimentConfig) => c.source.type === "gta5" && c.target.type === "cityscapes";
     for (const s of ["source-only", "output-space", "multi-level", "feature-level"]) find((c) => gta(c) && c.adaptation.type === s, `GTA5 -> Cityscapes ${s}`);
     for (const n of [16, 13]) find((c) => c.source.type === "synthia" && c.target.type === "cityscapes" && c.source.options?.classes === n, `SYNTHIA -> Cityscapes (${n} classes)`);
-    for (const l of [0.0005, 0.001, 0.004]) find((c) => gta(c) && c.adaptation.type === "output-space" && c.adaptation.lambdaAdv?.[0] === l, `the lambda sweep's ${l}`);
+    // The lambda sweep is one sweep file (docs/sweeps.md) whose runs take the paper's three weights.
+    const sweepFile = join(dir, "gta2cityscapes-lambda.sweep.json");
+    const lambdas = expandSweep(loadSweepFile(sweepFile), { file: sweepFile, out: join(tmpdir(), "lambda-sweep") })
+      .runs.map((r) => r.config)
+      .filter((c) => gta(c) && c.adaptation.type === "output-space")
+      .map((c) => (c.adaptation.lambdaAdv as number[] | undefined)?.[0]);
+    for (const l of [0.0005, 0.001, 0.004]) assert.ok(lambdas.includes(l), `no run of the lambda sweep takes lambdaAdv ${l}`);
     find((c) => c.source.type === "camvid" && !!(c.target.options?.sequences as string[] | undefined)?.includes("0001TP"), "CamVid day -> dusk");
   });
 
   for (const [file, config] of examples)
     it(`${file}: plugins resolve, the strategy accepts its options, sizes fit its discriminators`, async () => {
       const before = tf.memory().numTensors;
-      const container = await createContainer(config, { baseDir: dir });
+      const container = await createContainer(config, { baseDir: dir, modules: builtinModules() });
       resolvePlugin(container, Backbone, config.model.type, "model.type");
       for (const ds of [config.source, config.target, config.evaluation?.dataset]) if (ds) resolvePlugin(container, DatasetAdapter, ds.type, "dataset type");
       // Narrow networks are enough to check the options: D's shape does not depend on them.
       const narrow = { ...config, discriminator: { type: "fc", ...config.discriminator, widthMultiplier: 1 / 64 } };
-      const { run } = createAdaptation(narrow, container, { numClasses: 19, featureChannels: 16 });
+      // Every plugin section validates against its plugin's own options schema.
+      const resolved = applyPluginOptions(narrow, container, file);
+      const { run } = createAdaptation(resolved, container, { numClasses: 19, featureChannels: 16 } as Parameters<typeof createAdaptation>[2]);
       try {
         const levels = [...run.discriminators.keys()];
         if (levels.includes("aux")) assert.equal(config.model.auxHead, true, "multi-level needs model.auxHead");

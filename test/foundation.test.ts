@@ -1,7 +1,7 @@
 // Foundation: config validation and schema, the plugin container, backend selection, the CLI.
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { writeFileSync, readFileSync, readdirSync, realpathSync } from "node:fs";
+import { writeFileSync, readdirSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 import {
@@ -10,17 +10,21 @@ import {
   ConfigError,
   DatasetAdapter,
   Discriminator,
-  Metric,
-  configJsonSchema,
+  applyPluginOptions,
+  bindPlugin,
+  composeConfigSchema,
   createContainer,
   fieldPath,
+  loadConfigFile,
   pluginNames,
   resolvePlugin,
   validateConfig,
+  withExtends,
 } from "@adaptseg/core";
+import { builtinModules } from "@adaptseg/engine";
 import { repoRoot, tmp } from "./helpers.js";
 
-const cli = join(repoRoot, "packages/core/dist/cli.js");
+const cli = join(repoRoot, "packages/cli/dist/cli.js");
 const base = () => ({
   model: { type: "vgg16-deeplab" },
   adaptation: { type: "output-space", lambdaAdv: [0.001] },
@@ -31,31 +35,37 @@ const base = () => ({
 describe("experiment config", () => {
   it("accepts a minimal config and every example in examples/", () => {
     validateConfig(base());
-    const files = readdirSync(join(repoRoot, "examples")).filter((f) => f.endsWith(".json"));
+    const files = readdirSync(join(repoRoot, "examples")).filter((f) => f.endsWith(".json") && !f.endsWith(".sweep.json"));
     assert.ok(files.length >= 8, `expected the paper settings in examples/, found ${files.length}`);
-    for (const f of files) validateConfig(JSON.parse(readFileSync(join(repoRoot, "examples", f), "utf8")), f);
+    for (const f of files) validateConfig(loadConfigFile(join(repoRoot, "examples", f)).config, f);
   });
 
-  it("names the field path of a wrong type", () => {
+  it("names the field path of a wrong type, also inside a plugin's own options", async () => {
+    const container = await createContainer({}, { modules: builtinModules() });
     const c = base();
     (c.adaptation as { lambdaAdv: unknown[] }).lambdaAdv = [0.0002, "x"];
-    assert.throws(() => validateConfig(c, "exp.json"), (e: ConfigError) => {
+    assert.throws(() => applyPluginOptions(c, container, "exp.json"), (e: ConfigError) => {
       assert.ok(e instanceof ConfigError);
       assert.ok(e.problems.includes("adaptation.lambdaAdv[1] must be a number"), e.message);
       assert.match(e.message, /^exp\.json: invalid config/);
       return true;
     });
+    assert.throws(() => validateConfig({ ...base(), seed: "x" }, "exp.json"), /seed must be an integer/);
   });
 
-  it("rejects unknown keys and missing required fields by path", () => {
+  it("rejects unknown keys and missing required fields by path", async () => {
+    const container = await createContainer({}, { modules: builtinModules() });
     const c = { ...base(), model: { type: "vgg16-deeplab", widthMultipler: 0.5 } } as Record<string, unknown>;
+    assert.throws(() => applyPluginOptions(c, container), (e: ConfigError) => {
+      assert.ok(e.problems.includes("model.widthMultipler is not a known field"), e.message);
+      return true;
+    });
     delete c.target;
     assert.throws(() => validateConfig(c), (e: ConfigError) => {
-      assert.ok(e.problems.includes("model.widthMultipler is not a known field"), e.message);
       assert.ok(e.problems.includes("target is required"), e.message);
       return true;
     });
-    assert.throws(() => validateConfig({ ...base(), adaptation: { type: "output-space", gan: "wgan" } }), /adaptation\.gan must be "vanilla" or "lsgan"/);
+    assert.throws(() => applyPluginOptions({ ...base(), adaptation: { type: "output-space", gan: "wgan" } }, container), /adaptation\.gan must be "vanilla" or "lsgan"/);
   });
 
   it("converts JSON pointers to field paths", () => {
@@ -63,28 +73,29 @@ describe("experiment config", () => {
     assert.equal(fieldPath(""), "(root)");
   });
 
-  it("`adaptseg schema` prints the same JSON Schema", () => {
-    const printed = JSON.parse(execFileSync(process.execPath, [cli, "schema"], { encoding: "utf8" }));
-    assert.deepEqual(printed, configJsonSchema());
-    assert.equal(printed.properties.adaptation.properties.lambdaAdv.type, "array");
+  it("`adaptseg schema` prints the schema composed from the plugins' own option schemas", async () => {
+    const printed = JSON.parse(execFileSync(process.execPath, [cli, "schema"], { encoding: "utf8" })) as { properties: { adaptation: { anyOf: { title: string; properties: Record<string, { type?: string }> }[] } } };
+    const container = await createContainer({}, { modules: builtinModules() });
+    assert.deepEqual(printed, withExtends(composeConfigSchema(container)));
+    const os = printed.properties.adaptation.anyOf.find((v) => v.title === "output-space")!;
+    assert.equal(os.properties.lambdaAdv!.type, "array");
   });
 });
 
 describe("plugin container", () => {
   it("knows every built-in plugin by name", async () => {
-    const c = await createContainer();
+    const c = await createContainer({}, { modules: builtinModules() });
     const names = pluginNames(c);
     assert.deepEqual(names.ComputeBackend, ["tfjs-node-gpu", "tfjs-node", "wasm", "cpu"]);
     assert.ok(names.Backbone.includes("vgg16-deeplab"));
-    assert.deepEqual([...names.AdaptationStrategy].sort(), ["feature-level", "multi-level", "output-space", "source-only"]);
+    assert.deepEqual([...names.AdaptationStrategy].sort(), ["advent", "aug-control", "dacs", "feature-level", "minent", "multi-level", "output-space", "self-training", "source-only"]);
     assert.ok(names.Discriminator.includes("fc"));
     for (const d of ["gta5", "synthia", "cityscapes", "camvid", "image-folder"]) assert.ok(names.DatasetAdapter.includes(d), d);
-    assert.ok(names.Metric.includes("miou"));
     assert.equal(resolvePlugin<{ name: string }>(c, Backbone, "vgg16-deeplab").name, "vgg16-deeplab");
   });
 
   it("an unknown type lists the known names", async () => {
-    const c = await createContainer();
+    const c = await createContainer({}, { modules: builtinModules() });
     assert.throws(() => resolvePlugin(c, AdaptationStrategy, "pixel-level", "adaptation.type"), /adaptation\.type: unknown AdaptationStrategy "pixel-level"; known: .*output-space/);
     assert.throws(() => resolvePlugin(c, Discriminator, "patchgan"), /known: fc/);
   });
@@ -97,7 +108,7 @@ describe("plugin container", () => {
       join(dir, "esm-plugin.mjs"),
       `import { ContainerModule } from ${JSON.stringify(inversify)};
        export const containerModule = new ContainerModule(({ bind }) => {
-         bind(Symbol.for("adaptseg.Metric")).toConstantValue({ name: "esm-metric", create() {} });
+         bind(Symbol.for("adaptseg.Discriminator")).toConstantValue({ name: "esm-disc", create() {} });
        });`,
     );
     writeFileSync(
@@ -108,11 +119,27 @@ describe("plugin container", () => {
        });`,
     );
     const c = await createContainer({ plugins: ["./esm-plugin.mjs", "./cjs-plugin.cjs"] }, { baseDir: dir });
-    assert.ok(pluginNames(c).Metric.includes("esm-metric"));
+    assert.ok(pluginNames(c).Discriminator.includes("esm-disc"));
     assert.ok(pluginNames(c).DatasetAdapter.includes("cjs-data"));
-    assert.equal(resolvePlugin<{ name: string }>(c, Metric, "esm-metric").name, "esm-metric");
+    assert.equal(resolvePlugin<{ name: string }>(c, Discriminator, "esm-disc").name, "esm-disc");
     await assert.rejects(createContainer({ plugins: ["./nope.js"] }, { baseDir: dir }), /plugin "\.\/nope\.js" not found/);
     void DatasetAdapter;
+  });
+
+  it("bindPlugin binds under the point; a bound name other than the plugin's own is an error", async () => {
+    const inversify = pathToFileURL(join(realpathSync(join(repoRoot, "packages/core/node_modules/inversify")), "lib/index.js")).href;
+    type Module = NonNullable<NonNullable<Parameters<typeof createContainer>[1]>["modules"]>[number];
+    const { ContainerModule } = (await import(inversify)) as { ContainerModule: new (load: (o: { bind: Parameters<typeof bindPlugin>[0] }) => void) => Module };
+    class Good {
+      readonly name = "good";
+    }
+    class Misnamed {
+      readonly name = "actual";
+    }
+    const c = await createContainer({}, { modules: [new ContainerModule(({ bind }) => bindPlugin(bind, Discriminator, Good, "good"))] });
+    assert.ok(resolvePlugin(c, Discriminator, "good") instanceof Good);
+    const bad = await createContainer({}, { modules: [new ContainerModule(({ bind }) => bindPlugin(bind, Discriminator, Misnamed, "expected"))] });
+    assert.throws(() => pluginNames(bad), /bindPlugin: Misnamed was bound as "expected" but its name is "actual"/);
   });
 });
 

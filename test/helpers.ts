@@ -12,14 +12,32 @@ function originDir(): string | undefined {
   try {
     const url = execFileSync("git", ["-C", repoRoot, "config", "--get", "remote.origin.url"], { encoding: "utf8" }).trim();
     return url.startsWith("/") ? url : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 /** The team's real data (never copied into the repo): ADAPTSEG_SHARED_DATA, else ../shared/data beside this checkout or the one it was cloned from. */
-const dataCandidates = process.env.ADAPTSEG_SHARED_DATA
-  ? [process.env.ADAPTSEG_SHARED_DATA]
-  : [repoRoot, originDir()].filter((d) => d !== undefined).map((d) => resolve(d, "../shared/data"));
+const dataCandidates = process.env.ADAPTSEG_SHARED_DATA ? [process.env.ADAPTSEG_SHARED_DATA] : [repoRoot, originDir()].filter((d) => d !== undefined).map((d) => resolve(d, "../shared/data"));
+/**
+ * Where the shared data is (or, when it is absent, the first place looked): a path only, so that
+ * files can build paths from it at import. Tests that read it are declared with `describeWithData` /
+ * `itWithData`, which skip them, saying why, when the data is absent.
+ */
 export const sharedData = dataCandidates.find((d) => existsSync(d)) ?? dataCandidates[0]!;
-if (!existsSync(sharedData)) throw new Error(`shared data not found at ${dataCandidates.join(" or ")} (set ADAPTSEG_SHARED_DATA)`);
+export const hasSharedData = existsSync(sharedData);
+const noData = `shared data not found at ${dataCandidates.join(" or ")} (set ADAPTSEG_SHARED_DATA)`;
+
+/** `describe` for a suite that reads the shared data; without it, one pending test says why (the body is not run). */
+export function describeWithData(title: string, fn: (this: Mocha.Suite) => void): void {
+  if (hasSharedData) describe(title, fn);
+  else describe(title, () => it.skip(`skipped: ${noData}`));
+}
+
+/** `it` for a test that reads the shared data; without it, the test is pending and says why. */
+export function itWithData(title: string, fn: Mocha.Func | Mocha.AsyncFunc): void {
+  if (hasSharedData) it(title, fn as Mocha.Func);
+  else it.skip(`${title} (skipped: ${noData})`);
+}
 
 export function tmp(prefix = "adaptseg-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -2,7 +2,7 @@
 // and a gradient check against central finite differences and the cpu backend.
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { builtinBackends, selectBackend, setOrtKernelsActive, type BackendChoice } from "@adaptseg/core";
+import { builtinBackends, selectBackend, setOrtKernelsActive, type BackendChoice } from "@adaptseg/compute";
 import { strict as assert } from "node:assert";
 
 /**

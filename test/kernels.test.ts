@@ -2,7 +2,7 @@
 // kernels a training step uses (wasm vs cpu), and registration.
 import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
-import { registerWasmTrainingKernels, dilatedConv2d } from "@adaptseg/core";
+import { registerWasmTrainingKernels, dilatedConv2d } from "@adaptseg/compute";
 import { CONV_CASES, gradCheck, onBackend, relErr, seeded, useWasmOnly, type Shape4 } from "./kernels.helpers.js";
 
 const TOL = 1e-4;
@@ -119,7 +119,7 @@ describe("wasm training kernels", function () {
   }
 });
 
-describe("wasm MaxPoolGrad replacement", function () {
+describe("wasm MaxPoolGrad replacement", () => {
   before(useWasmOnly);
   // tfjs-backend-wasm 4.22's own MaxPoolGrad drops windows (batch > 1, 'same' padding).
   for (const [shape, f, s, pad] of [
@@ -147,7 +147,7 @@ describe("wasm MaxPoolGrad replacement", function () {
   }
 });
 
-describe("wasm SpaceToBatchND / BatchToSpaceND heap kernels", function () {
+describe("wasm SpaceToBatchND / BatchToSpaceND heap kernels", () => {
   before(useWasmOnly);
   for (const [shape, block, pads] of [
     [[1, 6, 8, 3], [2, 2], [[0, 0], [0, 0]]],

@@ -7,9 +7,11 @@
 //  3. the trainer's logged losses equal the ones recomputed here (same batch, same D).
 import { strict as assert } from "node:assert";
 import * as tf from "@tensorflow/tfjs-core";
-import { buildExperiment, builtinBackends, crossEntropy2d, selectBackend, listCheckpoints, readCheckpoint, runTraining, upsample, type Batch, type ExperimentConfig, type Network } from "@adaptseg/core";
-import { FCDiscriminator, OutputSpace } from "@adaptseg/discriminators";
-import { sharedData, tmp } from "./helpers.js";
+import type { Batch, ExperimentConfig, Network } from "@adaptseg/core";
+import { builtinBackends, crossEntropy2d, selectBackend, upsample } from "@adaptseg/compute";
+import { buildExperiment, createAdaptation, listCheckpoints, readCheckpoint, runTraining, strategyContext } from "@adaptseg/engine";
+import type { GanRun } from "@adaptseg/discriminators";
+import { describeWithData, sharedData, tmp } from "./helpers.js";
 
 const H = 64, W = 128, SEED = 11;
 const LR_G = 0.01, WD = 5e-4, LR_D = 1e-4, LAMBDA = 0.1;
@@ -33,7 +35,7 @@ const arrays = (n: Network) => new Map([...n.weights].map(([k, v]) => [k, v.data
 const argmaxAbs = (a: ArrayLike<number>) => { let b = 0; for (let i = 1; i < a.length; i++) if (Math.abs(a[i]!) > Math.abs(a[b]!)) b = i; return b; };
 const maxAbs = (a: ArrayLike<number>) => Math.abs(a[argmaxAbs(a)]!);
 
-describe("finite differences and one trainer step (output-space, 1/8 width, 64x128)", function () {
+describeWithData("finite differences and one trainer step (output-space, 1/8 width, 64x128)", function () {
   this.timeout(900_000);
 
   it("gradients match finite differences; one step moves G and D against their gradients", async () => {
@@ -41,9 +43,8 @@ describe("finite differences and one trainer step (output-space, 1/8 width, 64x1
     const exp = await buildExperiment(cfg, { dataRoot: sharedData });
     assert.equal(exp.backend, "wasm");
     const net = exp.net;
-    // The discriminator exactly as runTraining builds it (same plugin, options and seed + 1).
-    const s = new OutputSpace();
-    const run = s.create({ ...s.defaults, ...cfg.adaptation, discriminator: {} }, { numClasses: net.numClasses, featureChannels: net.featureChannels, discriminator: new FCDiscriminator(), seed: SEED + 1 });
+    // The strategy and its discriminator exactly as runTraining builds them (same plugin, options and seed + 1).
+    const run = createAdaptation(exp.config, exp.container, strategyContext(exp, SEED + 1)).run as GanRun;
     const D = run.discriminators.get("main")!;
     // The first batches runTraining draws (same loader seeds: seed for source, seed + 7 for target).
     const first = async (ds: typeof exp.source, c: typeof cfg.source, seed: number, labels: boolean): Promise<Batch> => {

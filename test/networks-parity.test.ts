@@ -4,8 +4,8 @@
 import { strict as assert } from "node:assert";
 import * as tf from "@tensorflow/tfjs-core";
 import { VggDeeplabNet } from "@adaptseg/models-vgg";
-import { FCDiscriminator, FCDiscriminatorNet, FeatureLevel, MultiLevel, OutputSpace, SourceOnly } from "@adaptseg/discriminators";
-import type { AdaptationRun, Network, SegOutputs } from "@adaptseg/core";
+import { FCDiscriminator, FCDiscriminatorNet, FeatureLevel, MultiLevel, OutputSpace, SourceOnly, type GanRun } from "@adaptseg/discriminators";
+import type { Network, SegOutputs, StrategyContext } from "@adaptseg/core";
 import { onBackend, relErr, seeded, useWasm } from "./kernels.helpers.js";
 
 const TOL = 1e-4;
@@ -97,19 +97,19 @@ describe("wasm vs cpu parity of the networks", function () {
   const outs = (seed: number) => ({ main: seeded(H * W * C, seed, 3), aux: seeded(H * W * C, seed + 1, 3), features: seeded(H * W * F, seed + 2, 2) });
   const src = outs(30), tgt = outs(40);
   const tensors = (o: typeof src): SegOutputs => ({ main: tf.tensor4d(o.main, [1, H, W, C]), aux: tf.tensor4d(o.aux, [1, H, W, C]), features: tf.tensor4d(o.features, [1, H, W, F]) });
-  const ctx = { numClasses: C, featureChannels: F, discriminator: new FCDiscriminator(), seed: 4 };
+  const ctx = { numClasses: C, featureChannels: F, discriminator: new FCDiscriminator(), discriminatorOptions: { widthMultiplier: 0.25 }, seed: 4 } as unknown as StrategyContext;
   for (const [S, levels] of [[OutputSpace, ["main"]], [MultiLevel, ["aux", "main"]], [FeatureLevel, ["features"]]] as const) {
     for (const gan of ["vanilla", "lsgan"] as const) {
       it(`${new S().name} (${gan}): G loss and its gradient wrt the target outputs, D loss and its gradient wrt D`, async () => {
-        const options = { gan, discriminator: { widthMultiplier: 0.25 } };
+        const options = { gan };
         const dWeights = await onBackend("cpu", () => {
-          const run = new S().create(options, ctx);
+          const run = new S().create(options, ctx) as GanRun;
           const s = Object.fromEntries([...run.discriminators].map(([l, d]) => [l, snapshot(d)]));
           run.dispose();
           return s;
         });
         const out = await parity(`${new S().name} ${gan}`, () => {
-          const run: AdaptationRun = new S().create(options, ctx);
+          const run = new S().create(options, ctx) as GanRun;
           for (const [l, d] of run.discriminators) load(d, dWeights[l]!);
           const res = tf.tidy(() => {
             const s = tensors(src), t = tensors(tgt);
@@ -145,7 +145,7 @@ describe("wasm vs cpu parity of the networks", function () {
   it("source-only has no discriminator and no adversarial losses on either backend", async () => {
     for (const backend of ["wasm", "cpu"]) {
       await onBackend(backend, () => {
-        const run = new SourceOnly().create({}, ctx);
+        const run = new SourceOnly().create({}, ctx) as GanRun;
         const s = tensors(src);
         assert.equal(run.discriminators.size, 0);
         assert.equal(run.generatorLoss(s), undefined);

@@ -1,4 +1,4 @@
-// onnxruntime-node conv kernels on the wasm backend (packages/core/src/kernels/ort.ts): forward and
+// onnxruntime-node conv kernels on the wasm backend (packages/compute/src/kernels/ort.ts): forward and
 // both gradients against the cpu backend and finite differences, a training step of a 1/8-width
 // network against wasm without them, and the fallback when onnxruntime-node cannot load.
 // Where onnxruntime-node is absent the same tests run on the plain wasm kernels and assert that
@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
-import { loadOrt, ortKernelStats, setOrtKernelsActive, type BackendChoice } from "@adaptseg/core";
+import { loadOrt, ortKernelStats, setOrtKernelsActive, type BackendChoice } from "@adaptseg/compute";
 import { VggDeeplab } from "@adaptseg/models-vgg";
 import { FCDiscriminator, ganLoss } from "@adaptseg/discriminators";
 import { CONV_CASES, gradCheck, onBackend, relErr, seeded, useWasm, type ConvCase } from "./kernels.helpers.js";
@@ -24,7 +24,7 @@ async function loadOrtIgnoringFlag(module?: string) {
     if (flag !== undefined) process.env.ADAPTSEG_ORT = flag;
   }
 }
-const cli = resolve(import.meta.dirname, "../packages/core/dist/cli.js");
+const cli = resolve(import.meta.dirname, "../packages/cli/dist/cli.js");
 
 describe("onnxruntime conv kernels on wasm", function () {
   this.timeout(300_000);

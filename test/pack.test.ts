@@ -1,13 +1,14 @@
 // Every library package is usable alone: `pnpm pack` each one, install the tarballs into a
 // temporary project outside the workspace (npm, as a user would), and load each package through
-// both `import` and `require`.
+// both `import` and `require`; the CLI package's `adaptseg` bin runs.
 import { strict as assert } from "node:assert";
 import { execFileSync, execSync } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot, tmp } from "./helpers.js";
 
-const LIBS = ["metrics", "core", "datasets", "models-vgg", "discriminators"];
+const LIBS = ["metrics", "core", "compute", "strategies", "datasets", "models-vgg", "models-resnet", "discriminators", "engine", "sweep"];
+const PACKED = [...LIBS, "cli"];
 
 describe("packages pack and install alone", function () {
   this.timeout(600_000);
@@ -15,11 +16,11 @@ describe("packages pack and install alone", function () {
 
   before(() => {
     const tarballs = tmp("adaptseg-pack-");
-    for (const p of LIBS) execSync(`npx -y pnpm@12.4.2 pack --pack-destination ${tarballs}`, { cwd: join(repoRoot, "packages", p), stdio: "pipe" });
+    for (const p of PACKED) execSync(`npx -y pnpm@12.4.2 pack --pack-destination ${tarballs}`, { cwd: join(repoRoot, "packages", p), stdio: "pipe" });
     project = tmp("adaptseg-consumer-");
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
     const files = readdirSync(tarballs).map((f) => join(tarballs, f));
-    assert.equal(files.length, LIBS.length);
+    assert.equal(files.length, PACKED.length);
     execFileSync("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error", ...files], { cwd: project, stdio: "pipe" });
   });
 
@@ -36,8 +37,16 @@ describe("packages pack and install alone", function () {
       it(`@adaptseg/${p} loads via ${how} and exports its ContainerModule`, () => {
         const keys = load(how, `@adaptseg/${p}`);
         if (p === "core") assert.ok(keys.includes("createContainer") && keys.includes("Backbone"), keys.join());
+        else if (p === "engine") assert.ok(keys.includes("builtinModules") && keys.includes("train"), keys.join());
+        else if (p === "metrics") assert.ok(keys.includes("ConfusionMatrix") && keys.includes("formatTable"), keys.join()); // a plain library: no plugin point
         else assert.ok(keys.includes("containerModule"), `${p}: ${keys.join()}`);
       });
+
+  it("the adaptseg bin of @adaptseg/cli runs (usage, config schema)", () => {
+    const bin = join(project, "node_modules/.bin/adaptseg");
+    assert.match(execFileSync(bin, ["help"], { cwd: project, encoding: "utf8" }), /usage: adaptseg <command>/);
+    assert.equal(typeof JSON.parse(execFileSync(bin, ["schema"], { cwd: project, encoding: "utf8" })).properties, "object");
+  });
 
   it("@adaptseg/metrics installs without TF.js", () => {
     const tree = execFileSync("npm", ["ls", "--all", "--parseable"], { cwd: project, encoding: "utf8" });

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createContainer, DataPipeline, type Batch, type DatasetConfig, type Loader, type OpenedDataset } from "@adaptseg/core";
 import { containerModule, ensureCamVid, resolveDataRoot, sharp } from "@adaptseg/datasets";
-import { sharedData, tmp } from "./helpers.js";
+import { describeWithData, itWithData, sharedData, tmp } from "./helpers.js";
 
 const CAMVID = join(sharedData, "camvid/CamVid");
 const SIZE = { width: 96, height: 72 };
@@ -38,15 +38,15 @@ function camvidCopy(n: number): { root: string; dir: string; ids: string[] } {
   return { root, dir, ids };
 }
 
-describe("datasets: pipeline", function () {
+describe("datasets: pipeline", () => {
   let p: DataPipeline;
   before(async () => {
-    const c = await createContainer({}, { builtins: false, modules: [containerModule] });
+    const c = await createContainer({}, { modules: [containerModule] });
     p = c.get<DataPipeline>(DataPipeline);
   });
   const open = (extra: Partial<DatasetConfig> = {}, dataRoot = sharedData) => p.open(cfgOf(extra), { dataRoot });
 
-  describe("open", () => {
+  describeWithData("open", () => {
     it("counts the samples (0001TP: 62, limit 5)", async () => {
       assert.equal((await open()).samples.length, 62);
       const ds = await open({ limit: 5 });
@@ -67,7 +67,7 @@ describe("datasets: pipeline", function () {
     });
   });
 
-  describe("loader", () => {
+  describeWithData("loader", () => {
     let small: OpenedDataset;
     before(async () => {
       small = await open({ limit: 3 });
@@ -173,7 +173,7 @@ describe("datasets: pipeline", function () {
     });
   });
 
-  describe("bad input", () => {
+  describeWithData("bad input", () => {
     it('onError "skip" counts and warns about a truncated PNG; "fail" throws naming it', async () => {
       const { root, dir, ids } = camvidCopy(3);
       const bad = join(dir, "train", `${ids[1]}.png`);
@@ -205,7 +205,7 @@ describe("datasets: pipeline", function () {
     });
   });
 
-  it("checkClassSpaces: camvid vs cityscapes throws naming both spaces; camvid vs camvid passes", async () => {
+  itWithData("checkClassSpaces: camvid vs cityscapes throws naming both spaces; camvid vs camvid passes", async () => {
     const cv = (await open({ limit: 1 })).meta;
     const cs = (await p.open({ type: "cityscapes", root: "cityscapes-sample", split: "train", limit: 1 } as DatasetConfig, { dataRoot: sharedData })).meta;
     assert.throws(() => p.checkClassSpaces(cv, cs), (e: Error) => e.message.includes(`"${cv.classSpace}"`) && e.message.includes(`"${cs.classSpace}"`));
@@ -213,7 +213,7 @@ describe("datasets: pipeline", function () {
     p.checkClassSpaces(cv, cv);
   });
 
-  it("readImage: network input at the requested size, rgb at the original 480x360", async () => {
+  itWithData("readImage: network input at the requested size, rgb at the original 480x360", async () => {
     const f = join(CAMVID, "val", readFileSync(join(CAMVID, "val.txt"), "utf8").split(" ")[0]!.split("/").pop()!);
     const im = await p.readImage(f, SIZE);
     assert.deepEqual([im.width, im.height, im.input.length], [96, 72, 96 * 72 * 3]);
@@ -225,7 +225,7 @@ describe("datasets: pipeline", function () {
     await assert.rejects(p.readImage(join(CAMVID, "nope.png")), /nope\.png/);
   });
 
-  describe("data root", () => {
+  describeWithData("data root", () => {
     let server: Server;
     let base: string;
     let src: ReturnType<typeof camvidCopy>;

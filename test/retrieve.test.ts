@@ -7,8 +7,9 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { decode } from "fast-png";
-import { contactSheet, domainMixing, embedDataset, poolFeatures, Predictor, train, type Domain, type ExperimentConfig, type Thumb } from "@adaptseg/core";
-import { repoRoot, sharedData, tmp } from "./helpers.js";
+import type { ExperimentConfig } from "@adaptseg/core";
+import { contactSheet, domainMixing, embedDataset, poolFeatures, Predictor, train, type Domain, type Thumb } from "@adaptseg/engine";
+import { itWithData, repoRoot, sharedData, tmp } from "./helpers.js";
 
 const v = (...xs: number[]) => Float32Array.from(xs);
 const S: Domain = "source", T: Domain = "target";
@@ -104,7 +105,7 @@ describe("retrieve", function () {
     assert.throws(() => contactSheet([{ query: { ...solid([0, 0, 0], S), width: 9 }, neighbours: [] }]), /row 0 cell 0: rgb has 144 bytes, expected 9x6x3/);
   });
 
-  it("CLI: retrieve on a tiny checkpoint writes retrieval.json and contact-sheet.png", async () => {
+  itWithData("CLI: retrieve on a tiny checkpoint writes retrieval.json and contact-sheet.png", async () => {
     const size = { width: 64, height: 48 };
     const camvid = (options: Record<string, unknown>, limit: number) => ({ type: "camvid", root: "camvid/CamVid", split: "train", size, limit, options });
     const config: ExperimentConfig = {
@@ -137,7 +138,7 @@ describe("retrieve", function () {
     const cfgFile = join(dir, "exp.json");
     writeFileSync(cfgFile, JSON.stringify(config));
     const out = join(dir, "retrieve");
-    const cli = join(repoRoot, "packages/core/dist/cli.js");
+    const cli = join(repoRoot, "packages/cli/dist/cli.js");
     const stdout = execFileSync(process.execPath, [cli, "retrieve", "--config", cfgFile, "--checkpoint", r.checkpoint!, "--k", "2", "--limit", "3", "--out", out, "--data", sharedData], { encoding: "utf8" });
     assert.match(stdout, /embedded 3 source and 3 target images, k=2/);
     assert.match(stdout, /source->target \d\.\d{3}\s+target->source \d\.\d{3}/);

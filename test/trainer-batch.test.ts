@@ -2,8 +2,9 @@
 // see, and its losses are the right averages of theirs. Learning rates of 1e-30 keep the weights
 // fixed (to float32 precision), so the batch-1 and batch-2 runs evaluate the same networks.
 import { strict as assert } from "node:assert";
-import { train, createContainer, DataPipeline, type ExperimentConfig } from "@adaptseg/core";
-import { sharedData, tmp } from "./helpers.js";
+import { createContainer, DataPipeline, type ExperimentConfig } from "@adaptseg/core";
+import { builtinModules, train } from "@adaptseg/engine";
+import { describeWithData, sharedData, tmp } from "./helpers.js";
 
 function frozenConfig(batchSize: number, iters: number): ExperimentConfig {
   const size = { width: 48, height: 32 };
@@ -24,7 +25,7 @@ function frozenConfig(batchSize: number, iters: number): ExperimentConfig {
 const close = (actual: number, expected: number, what: string) =>
   assert.ok(Math.abs(actual - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs expected ${expected}`);
 
-describe("trainer: batch size 2", function () {
+describeWithData("trainer: batch size 2", function () {
   this.timeout(300_000);
 
   it("a batch-2 iteration's losses are the averages of the two matching batch-1 iterations", async () => {
@@ -35,7 +36,7 @@ describe("trainer: batch size 2", function () {
     // The seg loss is a mean over valid (non-void) pixels: weight each frame by its valid-pixel count,
     // read from the same source loader the trainer uses (same seed, same order, same mirroring).
     const cfg = frozenConfig(1, 4);
-    const pipeline = (await createContainer(cfg)).get<DataPipeline>(DataPipeline);
+    const pipeline = (await createContainer(cfg, { modules: builtinModules() })).get<DataPipeline>(DataPipeline);
     const ds = await pipeline.open(cfg.source, { dataRoot: sharedData });
     const loader = pipeline.loader(ds, cfg.source, { batchSize: 1, seed: cfg.seed!, labels: true });
     const valid: number[] = [];

@@ -3,8 +3,9 @@
 // the interval checkpoints and evaluations inside the run, and back to its start value after it.
 import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
-import { train, type ExperimentConfig } from "@adaptseg/core";
-import { sharedData, tinyConfig, tmp } from "./helpers.js";
+import type { ExperimentConfig } from "@adaptseg/core";
+import { train } from "@adaptseg/engine";
+import { describeWithData, sharedData, tinyConfig, tmp } from "./helpers.js";
 
 const ITERS = 50;
 
@@ -14,10 +15,10 @@ function leakConfig(strategy: string): ExperimentConfig {
   return { ...c, name: `leaks-${strategy}`, evaluation: { ...c.evaluation!, every: 20 }, training: { ...c.training, snapshotEvery: 20, keepSnapshots: 1 } };
 }
 
-describe("trainer: no tensor leaks over 50 iterations", function () {
+describeWithData("trainer: no tensor leaks over 50 iterations", function () {
   this.timeout(300_000);
 
-  for (const strategy of ["source-only", "output-space", "multi-level", "feature-level"]) {
+  for (const strategy of ["source-only", "output-space", "multi-level", "feature-level", "advent", "minent", "self-training", "dacs", "aug-control"]) {
     it(`${strategy}: numTensors and numBytes flat after iteration 1, through checkpoints and evals`, async () => {
       const before = tf.memory();
       const r = await train(leakConfig(strategy), { outDir: tmp(), dataRoot: sharedData });

@@ -4,14 +4,15 @@ import { strict as assert } from "node:assert";
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { train, listCheckpoints, readCheckpoint, parseEvent, type EvalEvent, type IterationEvent, type RunEvent } from "@adaptseg/core";
+import { parseEvent, type EvalEvent, type IterationEvent, type RunEvent } from "@adaptseg/core";
+import { train, listCheckpoints, readCheckpoint } from "@adaptseg/engine";
 import { decode } from "fast-png";
-import { repoRoot, sharedData, tinyConfig, tmp } from "./helpers.js";
+import { describeWithData, repoRoot, sharedData, tinyConfig, tmp } from "./helpers.js";
 
-const cli = join(repoRoot, "packages/core/dist/cli.js");
+const cli = join(repoRoot, "packages/cli/dist/cli.js");
 
 
-describe("trainer", function () {
+describeWithData("trainer", function () {
   this.timeout(300_000);
 
   for (const strategy of ["source-only", "output-space", "multi-level", "feature-level"]) {
@@ -149,6 +150,7 @@ describe("trainer", function () {
     for (const [i, bar] of [[1, "#######............."], [2, "#############......."], [3, "####################"]] as const)
       assert.match(tty, new RegExp(`\\r\\x1b\\[K\\[${bar.replace(/\./g, "\\.")}\\] it ${i}/3  seg \\d+\\.\\d{4}  adv_main [\\d.]+ .* [\\d.]+ it/s  ETA \\d+s`), `iteration ${i} in ${JSON.stringify(tty)}`);
     const plain = execFileSync(process.execPath, args("plain"), { encoding: "utf8" });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: no carriage return or ANSI escape in plain output
     assert.doesNotMatch(plain, /[\r\x1b]|#/);
     assert.deepEqual(plain.match(/^it \d+\/3 /gm), ["it 1/3 "]); // iteration 1, then every 10th
     assert.match(plain, /^eval @3: mIoU [\d.]+/m);

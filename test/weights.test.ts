@@ -6,9 +6,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { buildExperiment, encodeSafetensors, saveWeights, type ExperimentConfig } from "@adaptseg/core";
+import { encodeSafetensors, saveWeights, type ExperimentConfig } from "@adaptseg/core";
+import { buildExperiment } from "@adaptseg/engine";
 import { VggDeeplabNet, readImagenetWeights } from "@adaptseg/models-vgg";
-import { sharedData, tmp } from "./helpers.js";
+import { itWithData, sharedData, tmp } from "./helpers.js";
 
 // Independent of the package: torchvision index, Keras name, cin, cout of VGG-16's 13 convs.
 const CONVS: [number, string, number, number][] = [
@@ -142,7 +143,7 @@ describe("ImageNet weights in (models-vgg)", function () {
     }
   });
 
-  it("config model.init (relative to the config's folder) reaches the backbone through buildExperiment", async () => {
+  itWithData("config model.init (relative to the config's folder) reaches the backbone through buildExperiment", async () => {
     const camvid = { type: "camvid", root: "camvid/CamVid", split: "train", size: { width: 64, height: 48 }, limit: 1 };
     const cfg: ExperimentConfig = { backend: "cpu", model: { type: "vgg16-deeplab", init: "vgg16.safetensors" }, adaptation: { type: "source-only" }, source: camvid, target: camvid };
     const exp = await buildExperiment(cfg, { baseDir: dir, dataRoot: sharedData });

@@ -3,7 +3,7 @@
 // config schema.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 const here = new URL(".", import.meta.url).pathname;
@@ -26,17 +26,25 @@ const uplot = dirname(createRequire(join(here, "package.json")).resolve("uplot")
 copyFileSync(join(uplot, "uPlot.iife.min.js"), join(dist, "media/uPlot.iife.min.js"));
 copyFileSync(join(uplot, "uPlot.min.css"), join(dist, "media/uPlot.min.css"));
 copyFileSync(join(here, "src/webview/style.css"), join(dist, "media/style.css"));
+copyFileSync(join(here, "src/webview/segment.svg"), join(dist, "media/segment.svg"));
 
 // New Experiment Config scaffolds from the repo's examples (their $schema path is repo-relative;
 // in a workspace, jsonValidation maps experiments/*.json to the schema instead).
 const examples = join(here, "../../examples");
-for (const f of readdirSync(examples).filter((f) => f.endsWith(".json"))) {
-  const { $schema: _, ...config } = JSON.parse(readFileSync(join(examples, f), "utf8"));
+// Examples that extend another are resolved here, so a scaffold stands alone; sweep files are no configs.
+const { loadConfigFile } = await import("@adaptseg/core");
+for (const f of readdirSync(examples).filter((f) => f.endsWith(".json") && !f.endsWith(".sweep.json"))) {
+  const { $schema: _, extends: _base, ...config } = loadConfigFile(join(examples, f)).config;
   writeFileSync(join(dist, "examples", f), JSON.stringify(config, null, 2) + "\n");
 }
 
+// The config schema comes from the CLI (`adaptseg schema`): packages/cli (packages/core before the
+// core split); ADAPTSEG_CLI names another.
+const cli = [process.env.ADAPTSEG_CLI, join(here, "../cli/dist/cli.js"), join(here, "../core/dist/cli.js")].find((f) => f && existsSync(f));
 try {
-  const schema = execFileSync(process.execPath, [join(here, "../core/dist/cli.js"), "schema"], { encoding: "utf8" });
+  if (!cli) throw new Error("no built CLI (packages/cli/dist/cli.js)");
+  const schema = execFileSync(process.execPath, [cli, "schema"], { encoding: "utf8" });
+  JSON.parse(schema);
   writeFileSync(join(dist, "config.schema.json"), schema);
 } catch (e) { console.warn(`vscode-ext: schema not generated (${e.message.split("\n")[0]})`); }
 // Type-check (esbuild only strips types); the webview scripts and the shared protocol included.

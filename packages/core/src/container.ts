@@ -1,14 +1,11 @@
-// The inversify container: core's module (compute backends), the built-in packages' modules
-// where installed, and plugin modules named in the config (`plugins: ["./my-plugin.js"]`).
-import { Container, ContainerModule } from "inversify";
+// The inversify container: the ContainerModules the caller passes (the built-in packages' come
+// from @adaptseg/engine's `builtinModules()`) and plugin modules named in the config
+// (`plugins: ["./my-plugin.js"]`). Core itself binds nothing and loads no package by name.
+import { Container, type ContainerModule } from "inversify";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { existsSync } from "node:fs";
 import * as points from "./contracts.js";
-import { builtinBackends } from "./backend.js";
-
-/** Packages whose ContainerModule is loaded when installed beside core. */
-export const BUILTIN_PACKAGES = ["@adaptseg/models-vgg", "@adaptseg/discriminators", "@adaptseg/datasets", "@adaptseg/metrics"];
 
 export const POINTS = {
   ComputeBackend: points.ComputeBackend,
@@ -16,14 +13,8 @@ export const POINTS = {
   Discriminator: points.Discriminator,
   AdaptationStrategy: points.AdaptationStrategy,
   DatasetAdapter: points.DatasetAdapter,
-  Metric: points.Metric,
 } as const;
 export type PointName = keyof typeof POINTS;
-
-export const coreModule = (threads?: number) =>
-  new ContainerModule(({ bind }) => {
-    for (const b of builtinBackends(threads)) bind<points.ComputeBackend>(points.ComputeBackend).toConstantValue(b);
-  });
 
 /** Finds the ContainerModule a module exports: `containerModule`, `default`, or `default.containerModule`. */
 function moduleOf(mod: Record<string, unknown>, from: string): ContainerModule {
@@ -41,34 +32,25 @@ export interface ContainerInfo {
 export interface CreateContainerOptions {
   /** Folder that relative plugin paths resolve against (the config file's folder). */
   baseDir?: string;
-  threads?: number;
-  /** Extra modules (tests, embedding apps). */
+  /**
+   * The modules to load before the config's plugin files, in order: the compute backends and the
+   * built-in plugins (`builtinModules()` of @adaptseg/engine), a test's or an embedding app's own.
+   */
   modules?: ContainerModule[];
-  /** Load the built-in packages (default true). */
-  builtins?: boolean;
 }
 
 export async function createContainer(
-  config: { plugins?: string[]; threads?: number } = {},
+  config: { plugins?: string[] } = {},
   opts: CreateContainerOptions = {},
 ): Promise<Container & { adaptseg: ContainerInfo }> {
   const container = new Container() as Container & { adaptseg: ContainerInfo };
   const info: ContainerInfo = { loaded: ["@adaptseg/core"], missing: [] };
-  container.load(coreModule(opts.threads ?? config.threads));
-  if (opts.builtins !== false) {
-    for (const name of BUILTIN_PACKAGES) {
-      let mod: Record<string, unknown>;
-      try {
-        mod = await import(name);
-      } catch (e) {
-        info.missing.push({ name, reason: (e as Error).message.split("\n")[0] });
-        continue;
-      }
-      container.load(moduleOf(mod, name));
-      info.loaded.push(name);
-    }
+  const names = new NameRegistry(container);
+  for (const m of opts.modules ?? []) {
+    container.load(m);
+    info.loaded.push(`ContainerModule #${m.id}`);
+    names.check(`module ContainerModule #${m.id}`);
   }
-  for (const m of opts.modules ?? []) container.load(m);
   for (const p of config.plugins ?? []) {
     const file = isAbsolute(p) ? p : resolve(opts.baseDir ?? process.cwd(), p);
     if (!existsSync(file)) throw new Error(`plugin "${p}" not found (looked for ${file})`);
@@ -80,9 +62,46 @@ export async function createContainer(
     }
     container.load(moduleOf(mod, p));
     info.loaded.push(file);
+    names.check(`plugin "${p}" (${file})`);
   }
   container.adaptseg = info;
   return container;
+}
+
+/**
+ * Who registered each plugin name: a second implementation under a name already taken (a plugin
+ * re-using a built-in's name, two plugins with one name) is an error naming both, since which one
+ * `type` selects would otherwise depend on load order.
+ */
+class NameRegistry {
+  private owners = new Map<symbol, Map<string, { owner: string; count: number; impl?: string }>>();
+  constructor(private container: Container) {}
+
+  /** Records the names bound after `owner` loaded; throws on a name bound twice. */
+  check(owner: string): void {
+    for (const [label, point] of Object.entries(POINTS)) {
+      let impls: { name?: unknown }[];
+      try {
+        impls = this.container.isBound(point) ? this.container.getAll<{ name?: unknown }>(point) : [];
+      } catch {
+        continue; // an implementation that cannot be built yet (its dependencies come later): resolvePlugin reports it
+      }
+      const counts = new Map<string, number>();
+      for (const i of impls) if (typeof i?.name === "string") counts.set(i.name, (counts.get(i.name) ?? 0) + 1);
+      const seen = this.owners.get(point) ?? new Map<string, { owner: string; count: number; impl?: string }>();
+      this.owners.set(point, seen);
+      for (const [name, count] of counts) {
+        const before = seen.get(name);
+        if (!before) {
+          if (count > 1) throw new Error(`${owner} registers ${label} "${name}" ${count} times: each plugin name must be unique`);
+          const ctor = (impls.find((i) => i?.name === name) as { constructor?: { name?: string } }).constructor?.name;
+          seen.set(name, { owner, count, impl: ctor && ctor !== "Object" ? ctor : undefined });
+        } else if (count > before.count) {
+          throw new Error(`${owner} registers ${label} "${name}", a name ${before.owner.startsWith("module") ? `the built-in ${before.impl ?? label} (${before.owner})` : before.owner} already registers: rename one of them (plugin names must be unique)`);
+        }
+      }
+    }
+  }
 }
 
 /** Names of every implementation bound to a plugin point. */

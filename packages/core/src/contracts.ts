@@ -1,9 +1,10 @@
 // Plugin points. Each is a Symbol plus an interface of the same name (Theia style).
 // Symbols come from the global registry (Symbol.for) so that the ESM and CJS builds of a package,
-// and packages that must not depend on core at run time (metrics), agree on the same identity.
+// and plugins that do not depend on core at run time, agree on the same identity.
 // This module has no run-time dependency on TF.js: it imports its types only.
-import type { Tensor, Tensor4D, Scalar, Variable } from "@tensorflow/tfjs-core";
+import type { Tensor, Tensor3D, Tensor4D, Scalar, Variable } from "@tensorflow/tfjs-core";
 import type { Bind } from "inversify";
+import type { TSchema } from "@sinclair/typebox";
 
 // ---------------------------------------------------------------- compute backends
 export const ComputeBackend = Symbol.for("adaptseg.ComputeBackend");
@@ -47,6 +48,8 @@ export const Backbone = Symbol.for("adaptseg.Backbone");
 /** A segmentation-network factory, selected by `model.type`. */
 export interface Backbone {
   readonly name: string;
+  /** TypeBox/JSON schema of this backbone's `model` options (besides `type`); defaults declared here. */
+  readonly options?: TSchema;
   create(options: Record<string, unknown> & { numClasses: number; seed?: number }): SegNetwork;
 }
 
@@ -58,6 +61,8 @@ export interface DiscriminatorNet extends Network {
 export const Discriminator = Symbol.for("adaptseg.Discriminator");
 export interface Discriminator {
   readonly name: string;
+  /** TypeBox/JSON schema of this discriminator's options (besides `type`). */
+  readonly options?: TSchema;
   create(inChannels: number, options?: Record<string, unknown> & { seed?: number }): DiscriminatorNet;
 }
 
@@ -68,26 +73,78 @@ export interface LossTerms {
   terms: Record<string, Scalar>;
 }
 
-/** One strategy instance holds its discriminators and owns SPEC section 2 steps 2 and 3. */
+/** One step's input, as tensors the engine owns and disposes after the step. */
+export interface StepBatch {
+  /** Source images [N,H,W,3] (BGR minus the mean), train-id labels [N,H,W] int32 (255 ignored) and the same labels on the CPU. */
+  source: { x: Tensor4D; y: Tensor3D; labels: Uint8Array; ids: string[] };
+  /** Target images; present when the run `needsTarget`. */
+  target?: { x: Tensor4D; ids: string[] };
+}
+
+export interface StepInfo {
+  /** Iterations finished before this one (0 on the first). */
+  iteration: number;
+}
+
+/**
+ * What a step returns: every loss term to log and the gradients per optimiser group, keyed by
+ * `Variable.name`. `G` updates the segmentation network (optimizerG), `D` every discriminator
+ * (optimizerD). Terms computed inside `tf.variableGrads` must be `tf.keep`t; the engine disposes them.
+ */
+export interface StepResult {
+  terms: Record<string, Scalar>;
+  grads: { G: Record<string, Tensor>; D?: Record<string, Tensor> };
+}
+
+/**
+ * One strategy instance owns its whole training step (SPEC section 2 and section 7): which batches it
+ * needs, its extra networks, its loss terms and weights, and its checkpointable state. The engine
+ * loads batches, applies the optimisers, checks the losses, checkpoints and emits events.
+ */
 export interface AdaptationRun {
-  /** Discriminators by level name (`main`, `aux`, `features`); empty for source-only. */
+  /** Whether each step needs a target batch. */
+  readonly needsTarget: boolean;
+  /** Trained by optimizer D; saved in checkpoints under `D/<name>/`. */
   readonly discriminators: Map<string, DiscriminatorNet>;
-  /** Step 2: adversarial loss for G on target outputs (upsampled logits), labelled SOURCE. */
-  generatorLoss(target: SegOutputs): LossTerms | undefined;
-  /** Step 3: D loss on DETACHED source and target outputs; each half weighted 0.5. */
-  discriminatorLoss(source: SegOutputs, target: SegOutputs): LossTerms | undefined;
+  /** Networks the run keeps but does not optimise (a teacher); saved under `N/<name>/`. */
+  readonly networks: Map<string, Network>;
+  /** Runs before each step, outside any tape (e.g. CBST's per-round thresholds over the target set). */
+  beforeStep?(info: StepInfo): Promise<void>;
+  /** The forward and backward passes of one iteration. Called inside `tf.tidy`. */
+  step(batch: StepBatch, info: StepInfo): StepResult;
+  /** After the optimisers stepped (e.g. the EMA teacher update). Called inside `tf.tidy`. */
+  afterStep?(info: StepInfo): void;
+  /** JSON state beyond the networks (RNG, thresholds, round), restored on resume. */
+  state?(): Record<string, unknown>;
+  restore?(state: Record<string, unknown>): void;
   dispose(): void;
 }
 
+/** What a strategy gets to build a run. */
+export interface StrategyContext {
+  /** The segmentation network being trained (the student). */
+  net: SegNetwork;
+  numClasses: number;
+  featureChannels: number;
+  /** The configured discriminator factory (`discriminator.type`) and its options. */
+  discriminator: Discriminator;
+  discriminatorOptions: Record<string, unknown>;
+  /** A new network of the student's architecture with the student's current weights. */
+  cloneNet(): SegNetwork;
+  /** Every target frame at the target size, un-augmented, one at a time ([1,H,W,3]; disposed by the caller). */
+  targetFrames(): AsyncIterable<{ x: Tensor4D; id: string }>;
+  /** Logits to (h, w) the way this model's loss sees them (half-pixel centres, or align-corners in faithful mode). */
+  upsample(x: Tensor4D, h: number, w: number): Tensor4D;
+  seed: number;
+}
+
 export const AdaptationStrategy = Symbol.for("adaptseg.AdaptationStrategy");
-export interface AdaptationStrategy {
+export interface AdaptationStrategy<O = Record<string, unknown>> {
   readonly name: string;
-  /** SPEC defaults for this strategy's options (lambdas, gan). */
-  readonly defaults: Record<string, unknown>;
-  create(
-    options: Record<string, unknown>,
-    ctx: { numClasses: number; featureChannels: number; discriminator: Discriminator; seed?: number },
-  ): AdaptationRun;
+  /** TypeBox/JSON schema of this strategy's options (defaults declared here, once). */
+  readonly options: TSchema;
+  /** `options` as validated against the schema; defaults missing here (a direct library call) are filled from it. */
+  create(options: Partial<O>, ctx: StrategyContext): AdaptationRun;
 }
 
 // ---------------------------------------------------------------- datasets
@@ -191,31 +248,27 @@ export interface DataPipeline {
   dataRoot(dataRoot?: string, ensure?: string): Promise<string>;
 }
 
-// ---------------------------------------------------------------- metrics
-export interface MetricAccumulator {
-  process(gt: ArrayLike<number>, pred: ArrayLike<number>): void;
-  compute(): Record<string, unknown>;
-}
-
-export const Metric = Symbol.for("adaptseg.Metric");
-export interface Metric {
-  readonly name: string;
-  create(numClasses: number, options?: Record<string, unknown>): MetricAccumulator;
-}
-
 // ---------------------------------------------------------------- binding helper
 /** Any constructor; injectable classes take only `@inject`ed parameters. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: constructor parameters are whatever the container injects
 export type Ctor<T> = new (...args: any[]) => T;
 
 /**
- * Binds a plugin the Theia way: `Impl` as a singleton, the point to it (listed by `getAll`),
- * and a named binding so `container.get(Point, { name })` selects it by config `type`.
+ * Binds a plugin the Theia way: `Impl` as a singleton and the point to it (listed by `getAll`;
+ * `resolvePlugin` selects the instance whose `name` is the config's `type`). `name`, when given, is
+ * checked against the instance's `name` when the point is resolved.
  */
-export function bindPlugin<T>(bind: Bind, point: symbol, impl: Ctor<T>, name: string): void {
+export function bindPlugin<T extends { readonly name: string }>(bind: Bind, point: symbol, impl: Ctor<T>, name?: string): void {
   bind(impl).toSelf().inSingletonScope();
-  bind<T>(point).toService(impl);
-  bind<T>(point).toDynamicValue((ctx) => ctx.get<T>(impl) as never).whenNamed(name);
+  if (name === undefined) {
+    bind<T>(point).toService(impl);
+    return;
+  }
+  bind<T>(point).toDynamicValue((ctx) => {
+    const plugin = ctx.get<T>(impl);
+    if (plugin.name !== name) throw new Error(`bindPlugin: ${impl.name} was bound as "${name}" but its name is "${plugin.name}"`);
+    return plugin;
+  });
 }
 
 export type { Tensor, Tensor4D, Scalar, Variable };

@@ -4,6 +4,8 @@
 interface Base {
   /** ISO time. */
   time: string;
+  /** The run this event belongs to (also in each checkpoint). */
+  runId?: string;
 }
 
 export interface StartEvent extends Base {

@@ -1,18 +1,12 @@
+// @adaptseg/core: plugin contracts, the experiment config, the inversify container, run events,
+// the seeded RNG, the safetensors codec and pure-JS image helpers. No TF.js at run time.
 export * from "./contracts.js";
 export * from "./config.js";
+export * from "./options.js";
+export * from "./config-file.js";
+export * from "./protocol.js";
 export * from "./container.js";
-export * from "./backend.js";
-export * from "./ops/dilated.js";
-export * from "./ops/resize.js";
-export * from "./kernels/index.js";
 export * from "./events.js";
 export * from "./io/safetensors.js";
+export * from "./image.js";
 export * from "./rng.js";
-export * from "./train/optim.js";
-export * from "./train/losses.js";
-export * from "./train/checkpoint.js";
-export * from "./train/trainer.js";
-export * from "./train/evaluate.js";
-export * from "./eval/index.js";
-export * from "./eval/retrieve.js";
-export * from "./predict.js";

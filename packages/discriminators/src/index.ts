@@ -1,8 +1,11 @@
-// FC discriminator (SPEC 1) and the four adaptation strategies (SPEC 2). SOURCE label 0, TARGET label 1.
+// FC discriminator (SPEC 1) and the adversarial strategies: AdaptSegNet's four (SPEC 2) and AdvEnt (SPEC 7).
+// SOURCE label 0, TARGET label 1.
 import * as tf from "@tensorflow/tfjs-core";
 import { ContainerModule, injectable } from "inversify";
+import { Type as T } from "@sinclair/typebox";
 import { AdaptationStrategy, Discriminator, bindPlugin } from "@adaptseg/core";
-import type { AdaptationRun, DiscriminatorNet, LossTerms, SegOutputs } from "@adaptseg/core";
+import type { AdaptationRun, DiscriminatorNet, LossTerms, SegOutputs, StepBatch, StepResult, StrategyContext } from "@adaptseg/core";
+import { entropyLoss, netGrads, optionsOf, selfInformation, sourceSegLoss, upsampled } from "@adaptseg/strategies";
 
 export const SOURCE = 0;
 export const TARGET = 1;
@@ -51,36 +54,80 @@ export class FCDiscriminatorNet implements DiscriminatorNet {
   dispose(): void { for (const v of this.weights.values()) v.dispose(); }
 }
 
+export const FCOptions = T.Object(
+  {
+    widthMultiplier: T.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: "Channel width factor (tests and CPU demos)." }),
+    upsample: T.Boolean({ default: false, description: "Upsample D's logit map to its input size (paper) or not (official code)." }),
+  },
+  { additionalProperties: false },
+);
+
 @injectable()
 export class FCDiscriminator implements Discriminator {
   readonly name = "fc";
+  readonly options = FCOptions;
   create(inChannels: number, options: Record<string, unknown> & { seed?: number } = {}): DiscriminatorNet {
     return new FCDiscriminatorNet(inChannels, options as FCOptions);
   }
 }
 
 type Level = "main" | "aux" | "features";
-const input = (o: SegOutputs, l: Level): tf.Tensor4D => {
+/** What D sees: softmax of the logits (AdaptSegNet), their self-information map (AdvEnt), or the features. */
+type Input = "softmax" | "self-information";
+const input = (o: SegOutputs, l: Level, kind: Input): tf.Tensor4D => {
   const t = o[l];
   if (!t) throw new Error(`adaptation: network output "${l}" is missing (enable it in the model config)`);
-  return l === "features" ? t : tf.softmax(t);
+  return l === "features" ? t : kind === "softmax" ? tf.softmax(t) : selfInformation(t);
 };
 
-class Run implements AdaptationRun {
+/** Upsampled copies of the logits (and the raw features) that outlive the gradient tape. */
+function keepOutputs(o: SegOutputs): SegOutputs {
+  return { main: tf.keep(o.main.clone()), aux: o.aux && tf.keep(o.aux.clone()), features: o.features && tf.keep(o.features.clone()) };
+}
+
+export const GanOptions = T.Object(
+  {
+    gan: T.Union([T.Literal("vanilla"), T.Literal("lsgan")], { default: "vanilla", description: "vanilla: BCE with logits; lsgan: MSE." }),
+    lambdaAdv: T.Optional(T.Array(T.Number({ minimum: 0 }), { description: "One weight per adversarial level (default: SPEC's for the chosen gan)." })),
+    lambdaSeg: T.Optional(T.Number({ minimum: 0, description: "Weight of the aux head's source CE (multi-level: 0.1; else 0)." })),
+    lambdaEnt: T.Number({ minimum: 0, default: 0, description: "Adds ADVENT's MinEnt on the target main output with this weight (AdvEnt + MinEnt: 0.001)." }),
+  },
+  { additionalProperties: false },
+);
+type GanOpts = typeof GanOptions.static;
+
+/** AdaptSegNet's step (SPEC section 2) on `levels`; with no level, source-only. */
+export class GanRun implements AdaptationRun {
   readonly discriminators = new Map<string, DiscriminatorNet>();
-  constructor(private readonly levels: Level[], private readonly lambdas: number[], private readonly gan: Gan) {}
+  readonly networks = new Map();
+  readonly needsTarget: boolean;
+  constructor(
+    private readonly levels: Level[],
+    /** lambda_adv per level. */
+    readonly lambdas: number[],
+    private readonly gan: Gan,
+    private readonly kind: Input,
+    /** Weight of the aux head's source CE. */
+    readonly lambdaSeg: number,
+    readonly lambdaEnt: number,
+    private readonly ctx: Pick<StrategyContext, "net" | "upsample">,
+  ) {
+    this.needsTarget = levels.length > 0 || lambdaEnt > 0;
+  }
+  /** Step 2: the adversarial loss for G on target outputs (upsampled logits), labelled SOURCE. */
   generatorLoss(target: SegOutputs): LossTerms | undefined {
     if (!this.levels.length) return undefined;
     return tf.tidy(() => {
       const terms: Record<string, tf.Scalar> = {};
       let total = tf.scalar(0);
       this.levels.forEach((l, i) => {
-        terms[`adv_${l}`] = ganLoss(this.discriminators.get(l)!.apply(input(target, l)), SOURCE, this.gan);
+        terms[`adv_${l}`] = ganLoss(this.discriminators.get(l)!.apply(input(target, l, this.kind)), SOURCE, this.gan);
         total = tf.add(total, tf.mul(this.lambdas[i]!, terms[`adv_${l}`]!));
       });
       return { total, terms };
     });
   }
+  /** Step 3: D on DETACHED source (SOURCE) and target (TARGET) outputs; each half weighted 0.5. */
   discriminatorLoss(source: SegOutputs, target: SegOutputs): LossTerms | undefined {
     if (!this.levels.length) return undefined;
     return tf.tidy(() => {
@@ -88,8 +135,8 @@ class Run implements AdaptationRun {
       let total = tf.scalar(0);
       for (const l of this.levels) {
         const d = this.discriminators.get(l)!;
-        const s = tf.mul(0.5, ganLoss(d.apply(input(source, l)), SOURCE, this.gan)) as tf.Scalar;
-        const t = tf.mul(0.5, ganLoss(d.apply(input(target, l)), TARGET, this.gan)) as tf.Scalar;
+        const s = tf.mul(0.5, ganLoss(d.apply(input(source, l, this.kind)), SOURCE, this.gan)) as tf.Scalar;
+        const t = tf.mul(0.5, ganLoss(d.apply(input(target, l, this.kind)), TARGET, this.gan)) as tf.Scalar;
         terms[`d_${l}_src`] = s;
         terms[`d_${l}_tgt`] = t;
         terms[`d_${l}`] = tf.add(s, t);
@@ -98,22 +145,63 @@ class Run implements AdaptationRun {
       return { total, terms };
     });
   }
+  step(b: StepBatch): StepResult {
+    const { net, upsample: up } = this.ctx;
+    const terms: Record<string, tf.Scalar> = {};
+    let keptS: SegOutputs | undefined, keptT: SegOutputs | undefined;
+    // Steps 1 and 2: L_seg on source + L_adv on target, gradients into G only (D frozen).
+    const G = netGrads(net, () => {
+      const os = net.apply(b.source.x, { training: true });
+      let loss = sourceSegLoss(os, b.source.y, this.lambdaSeg, up, terms);
+      if (!b.target) return loss;
+      const [, hs, ws] = b.source.y.shape;
+      const [, ht, wt] = b.target.x.shape;
+      const ot = upsampled(net.apply(b.target.x, { training: true }), ht, wt, up);
+      if (this.levels.length) {
+        keptS = keepOutputs(upsampled(os, hs, ws, up));
+        keptT = keepOutputs(ot);
+        const adv = this.generatorLoss(ot)!;
+        for (const [k, v] of Object.entries(adv.terms)) terms[k] = tf.keep(v);
+        loss = tf.add(loss, adv.total);
+      }
+      if (this.lambdaEnt > 0) {
+        terms.ent = tf.keep(entropyLoss(ot.main));
+        loss = tf.add(loss, tf.mul(terms.ent, this.lambdaEnt));
+      }
+      return loss;
+    });
+    if (!keptS || !keptT) return { terms, grads: { G } };
+    // Step 3: D on detached source and target outputs.
+    const dVars = [...this.discriminators.values()].flatMap((d) => [...d.weights.values()]);
+    try {
+      const { grads: D } = tf.variableGrads(() => {
+        const dl = this.discriminatorLoss(keptS!, keptT!)!;
+        for (const [k, v] of Object.entries(dl.terms)) terms[k] = tf.keep(v);
+        return dl.total;
+      }, dVars);
+      return { terms, grads: { G, D } };
+    } finally {
+      for (const o of [keptS, keptT]) tf.dispose([o.main, o.aux, o.features].filter((t): t is tf.Tensor4D => !!t));
+    }
+  }
   dispose(): void { for (const d of this.discriminators.values()) d.dispose(); }
 }
 
-/** Defaults (SPEC 2): lambdaAdv per level, per GAN. */
-function strategy(name: string, levels: Level[], vanilla: number[], lsgan: number[]) {
+/** A strategy on `levels` with SPEC's default weights per GAN (SPEC 2; AdvEnt: SPEC 7). */
+function strategy(name: string, levels: Level[], vanilla: number[], lsgan: number[], lambdaSeg = 0, kind: Input = "softmax") {
   @injectable()
-  class S implements AdaptationStrategy {
+  class S implements AdaptationStrategy<GanOpts> {
     readonly name = name;
-    readonly defaults = { gan: "vanilla", lambdaAdv: vanilla, lambdaAdvLsgan: lsgan };
-    create(options: Record<string, unknown>, ctx: Parameters<AdaptationStrategy["create"]>[1]): AdaptationRun {
-      const gan = (options.gan ?? "vanilla") as Gan;
-      if (gan !== "vanilla" && gan !== "lsgan") throw new Error(`adaptation.gan: expected "vanilla" or "lsgan", got ${String(gan)}`);
-      const lambdas = (options.lambdaAdv as number[] | undefined) ?? (gan === "lsgan" ? lsgan : vanilla);
+    readonly options = GanOptions;
+    create(options: Partial<GanOpts>, ctx: StrategyContext): AdaptationRun {
+      const o = optionsOf(GanOptions, options);
+      // lambdaAdv's default depends on gan: picked here, after gan is known, not merged beforehand.
+      const lambdas = o.lambdaAdv ?? (o.gan === "lsgan" ? lsgan : vanilla);
       if (lambdas.length !== levels.length) throw new Error(`adaptation.lambdaAdv: ${name} needs ${levels.length} values [${levels}], got ${lambdas.length}`);
-      const run = new Run(levels, lambdas, gan);
-      levels.forEach((l, i) => run.discriminators.set(l, ctx.discriminator.create(l === "features" ? ctx.featureChannels : ctx.numClasses, { ...(options.discriminator as object), seed: (ctx.seed ?? 0) + 1000 * (i + 1) })));
+      const run = new GanRun(levels, lambdas, o.gan, kind, o.lambdaSeg ?? lambdaSeg, o.lambdaEnt, ctx);
+      levels.forEach((l, i) =>
+        run.discriminators.set(l, ctx.discriminator.create(l === "features" ? ctx.featureChannels : ctx.numClasses, { ...ctx.discriminatorOptions, seed: (ctx.seed ?? 0) + 1000 * (i + 1) })),
+      );
       return run;
     }
   }
@@ -121,10 +209,11 @@ function strategy(name: string, levels: Level[], vanilla: number[], lsgan: numbe
 }
 export const SourceOnly = strategy("source-only", [], [], []);
 export const OutputSpace = strategy("output-space", ["main"], [0.001], [0.01]);
-export const MultiLevel = strategy("multi-level", ["aux", "main"], [0.0002, 0.001], [0.002, 0.01]);
+export const MultiLevel = strategy("multi-level", ["aux", "main"], [0.0002, 0.001], [0.002, 0.01], 0.1);
 export const FeatureLevel = strategy("feature-level", ["features"], [0.001], [0.01]);
+export const AdvEnt = strategy("advent", ["main"], [0.001], [0.01], 0, "self-information");
 
 export const containerModule = new ContainerModule(({ bind }) => {
   bindPlugin(bind, Discriminator, FCDiscriminator, "fc");
-  for (const S of [SourceOnly, OutputSpace, MultiLevel, FeatureLevel]) bindPlugin(bind, AdaptationStrategy, S, new S().name);
+  for (const S of [SourceOnly, OutputSpace, MultiLevel, FeatureLevel, AdvEnt]) bindPlugin(bind, AdaptationStrategy, S, new S().name);
 });

@@ -37,7 +37,11 @@ const isBytes = (a: Labels): a is Uint8Array => a instanceof Uint8Array || a ins
 export function nanmean(xs: readonly number[]): number {
   let s = 0;
   let k = 0;
-  for (const x of xs) if (!Number.isNaN(x)) (s += x), k++;
+  for (const x of xs) {
+    if (Number.isNaN(x)) continue;
+    s += x;
+    k++;
+  }
   return k ? s / k : NaN;
 }
 
@@ -172,7 +176,7 @@ export class ConfusionMatrix {
 function countPairs(w: Uint32Array, gt: Uint8Array, pred: Uint8Array, s: number, e: number): void {
   let i = s;
   if ((gt.byteOffset - pred.byteOffset) % 4 === 0) {
-    while (i < e && (gt.byteOffset + i) % 4 !== 0) w[(gt[i]! << 8) | pred[i]!]!++, i++;
+    for (; i < e && (gt.byteOffset + i) % 4 !== 0; i++) w[(gt[i]! << 8) | pred[i]!]!++;
     const words = (e - i) >> 2;
     if (words > 0) {
       const g32 = new Uint32Array(gt.buffer, gt.byteOffset + i, words);

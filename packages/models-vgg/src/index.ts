@@ -4,7 +4,9 @@
 // H x W input gives logits of ceil(ceil(ceil(H/2)/2)/2) = ceil(H/8) per dimension (output stride 8).
 import * as tf from "@tensorflow/tfjs-core";
 import { ContainerModule, injectable } from "inversify";
-import { Backbone, bindPlugin, dilatedConv2d } from "@adaptseg/core";
+import { Type as T } from "@sinclair/typebox";
+import { Backbone, bindPlugin } from "@adaptseg/core";
+import { dilatedConv2d } from "@adaptseg/compute";
 import type { SegNetwork, SegOutputs } from "@adaptseg/core";
 import { readImagenetWeights } from "./weights.js";
 
@@ -26,7 +28,24 @@ export interface VggDeeplabOptions {
    * `.safetensors` file or a Keras VGG16 TF.js `model.json` (see weights.ts). Needs widthMultiplier 1.
    */
   init?: string;
+  /** "ceil" (default; shapes line up at any size) or "floor" (the official torchvision MaxPool2d(2, 2)). */
+  pool?: "ceil" | "floor";
+  /** fc6/fc7 init: "kaiming" (default, as the 13 convs) or "pytorch" (nn.Conv2d's default, as the official code). */
+  fcInit?: "kaiming" | "pytorch";
 }
+
+/** The `model` options of `vgg16-deeplab` (besides type, numClasses, init). */
+export const VggDeeplabOptionsSchema = T.Object(
+  {
+    widthMultiplier: T.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: "Multiplies every channel count (tests and CPU demos); ImageNet init needs 1." }),
+    aspp: T.Union([T.Literal("fixed"), T.Literal("faithful")], { default: "fixed", description: "fixed: all four ASPP branches summed; faithful: the official bug (only dilations 6 and 12)." }),
+    fc7Padding: T.Union([T.Literal("same"), T.Literal("none")], { default: "same", description: "fc7 padding 4 (same, as the official code) or none." }),
+    auxHead: T.Boolean({ default: false, description: "An auxiliary ASPP head on conv4_3 (outputs.aux, for multi-level)." }),
+    pool: T.Union([T.Literal("ceil"), T.Literal("floor")], { default: "ceil", description: "pool1..3 rounding: ceil, or floor as the official MaxPool2d(2, 2) (faithful)." }),
+    fcInit: T.Union([T.Literal("kaiming"), T.Literal("pytorch")], { default: "kaiming", description: "fc6/fc7 init: kaiming normal, or PyTorch's Conv2d default as the official code (faithful)." }),
+  },
+  { additionalProperties: false },
+);
 
 /** One 3x3 conv layer of the network. `pool`: 2x2 max-pool after its ReLU. */
 export interface ConvSpec {
@@ -92,7 +111,13 @@ export class VggDeeplabNet implements SegNetwork {
       keep(`${name}.bias`, tf.zeros([shape[3]!]));
     };
     // PyTorch kaiming_normal_(mode="fan_out", relu): std = sqrt(2 / (k*k*Cout)); biases 0.
-    this.layers.forEach((l, i) => add(l.name, [3, 3, l.cin, l.cout], Math.sqrt(2 / (9 * l.cout)), seed + i));
+    this.layers.forEach((l, i) => {
+      if (opts.fcInit === "pytorch" && (l.name === "fc6" || l.name === "fc7")) {
+        const bound = 1 / Math.sqrt(9 * l.cin); // kaiming_uniform(a=sqrt(5)) and its bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        keep(`${l.name}.weight`, tf.randomUniform([3, 3, l.cin, l.cout], -bound, bound, "float32", seed + i));
+        keep(`${l.name}.bias`, tf.randomUniform([l.cout], -bound, bound, "float32", seed + 500 + i));
+      } else add(l.name, [3, 3, l.cin, l.cout], Math.sqrt(2 / (9 * l.cout)), seed + i);
+    });
     const head = (prefix: string, cin: number, s: number) =>
       ASPP_DILATIONS.forEach((_, k) => add(`${prefix}.${k}`, [3, 3, cin, opts.numClasses], 0.01, s + k));
     head("classifier", this.featureChannels, seed + 100);
@@ -122,7 +147,7 @@ export class VggDeeplabNet implements SegNetwork {
       this.layers.forEach((l, i) => {
         h = tf.relu(this.conv(h, l.name, l.dilation, l.padding));
         if (i === CONV4_3) conv43 = h;
-        if (l.pool) h = tf.maxPool(h, 2, 2, "same");
+        if (l.pool) h = tf.maxPool(h, 2, 2, this.opts.pool === "floor" ? "valid" : "same");
       });
       const out: SegOutputs = { main: this.aspp(h, "classifier"), features: h };
       if (this.opts.auxHead) out.aux = this.aspp(conv43!, "aux_classifier");
@@ -136,6 +161,7 @@ export class VggDeeplabNet implements SegNetwork {
 @injectable()
 export class VggDeeplab implements Backbone {
   readonly name = "vgg16-deeplab";
+  readonly options = VggDeeplabOptionsSchema;
   create(options: Record<string, unknown> & { numClasses: number; seed?: number }): SegNetwork {
     return new VggDeeplabNet(options as unknown as VggDeeplabOptions);
   }

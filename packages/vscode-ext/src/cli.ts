@@ -4,6 +4,7 @@ import * as vscode from "vscode";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { resolveCli } from "./discover.js";
 
 export interface AdaptsegTaskDefinition extends vscode.TaskDefinition {
   command: "train" | "eval";
@@ -21,11 +22,23 @@ export const root = (): string => workspaceFolder()?.uri.fsPath ?? process.cwd()
 /** A setting's path resolved against the workspace folder. */
 const inRoot = (p: string) => path.resolve(root(), p);
 
+/** The CLI script: the `adaptseg.cliPath` setting, else found in the workspace folders (the project
+ * checkout's packages/cli/dist/cli.js, node_modules/.bin/adaptseg, node_modules/@adaptseg/cli, or
+ * packages/core/dist/cli.js of checkouts before the core split). Throws a SetupError naming the
+ * setting when there is none. */
 export function cliPath(): string {
-  const p = settings().get<string>("cliPath");
-  return p ? inRoot(p) : path.join(root(), "node_modules/@adaptseg/core/dist/cli.js");
+  const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  return resolveCli(settings().get<string>("cliPath") || undefined, root(), roots.length ? roots : [root()]);
 }
-export const nodePath = () => settings().get<string>("nodePath") || "node";
+/** Opens the Settings editor on an AdaptSeg setting: the workspace's settings where the workspace sets
+ * it (that value is the one at fault), else the user's; all AdaptSeg settings listed, that one revealed. */
+export function openSettings(setting: string): Thenable<unknown> {
+  const v = settings().inspect(setting.replace(/^adaptseg\./, ""));
+  const command = v?.workspaceValue !== undefined || v?.workspaceFolderValue !== undefined ? "workbench.action.openWorkspaceSettings" : "workbench.action.openSettings";
+  return vscode.commands.executeCommand(command, { query: "@ext:adaptseg.adaptseg-vscode", revealSetting: { key: setting, edit: true } });
+}
+
+export const nodePath = () => (settings().get<string>("nodePath") || "node").trim();
 export const runsFolder = () => inRoot(settings().get<string>("runsFolder") || "runs");
 export function dataRoot(): string | undefined {
   const d = settings().get<string>("dataRoot");
@@ -37,13 +50,8 @@ export function backendArgs(): string[] {
   return b && b !== "auto" ? ["--backend", b] : [];
 }
 
-/** Fails with a message naming the setting when the CLI is not where the settings say. */
-export function checkCli(): string {
-  const p = cliPath();
-  if (!fs.existsSync(p))
-    throw new Error(`the AdaptSeg CLI was not found at ${p}. Install @adaptseg/core in the workspace or set "adaptseg.cliPath" to its dist/cli.js.`);
-  return p;
-}
+/** The CLI script, or a SetupError naming the setting (see cliPath). */
+export const checkCli = (): string => cliPath();
 
 const ckptName = /^ckpt-.*\.safetensors$/;
 
@@ -83,17 +91,20 @@ export function newRunDir(config: string, now = new Date()): string {
   return path.join(runsFolder(), `${path.basename(config, ".json")}-${stamp}`);
 }
 
-/** Where a task's CLI writes its error message if it fails (ADAPTSEG_ERROR_FILE). */
+/** Where a task's CLI writes its error message if it fails (ADAPTSEG_ERROR_FILE). The same for the
+ * same task in any window (a reloaded window finds it). */
 export function errorFile(def: AdaptsegTaskDefinition): string {
-  const key = `${def.command}:${def.out ? inRoot(def.out) : ""}:${def.config ?? ""}:${def.checkpoint ?? ""}`;
+  const key = `${def.command}:${def.out ? inRoot(def.out) : ""}:${def.config ? inRoot(def.config) : ""}:${def.checkpoint ? inRoot(def.checkpoint) : ""}`;
   let h = 0;
   for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
-  return path.join(os.tmpdir(), `adaptseg-vscode-${process.pid}-${(h >>> 0).toString(36)}.error.json`);
+  const dir = path.join(os.tmpdir(), "adaptseg-vscode");
+  fs.mkdirSync(dir, { recursive: true });
+  return path.join(dir, `${def.command}-${(h >>> 0).toString(36)}.error.json`);
 }
 
 /** The CLI arguments of a task (paths resolved against the workspace folder). */
-export function taskArgs(def: AdaptsegTaskDefinition): string[] {
-  const args = [cliPath(), def.command];
+export function taskArgs(def: AdaptsegTaskDefinition, cli = cliPath()): string[] {
+  const args = [cli, def.command];
   if (def.config) args.push("--config", inRoot(def.config));
   if (def.out) args.push("--out", inRoot(def.out));
   if (def.checkpoint) args.push("--checkpoint", inRoot(def.checkpoint));
@@ -104,11 +115,20 @@ export function taskArgs(def: AdaptsegTaskDefinition): string[] {
   return [...args, ...backendArgs()];
 }
 
-export function buildTask(def: AdaptsegTaskDefinition, scope: vscode.WorkspaceFolder | vscode.TaskScope = workspaceFolder() ?? vscode.TaskScope.Workspace): vscode.Task {
+/** The task of a definition. `cli` is the CLI script; when it cannot be found, the task runs a
+ * one-line script that prints why (tasks.json entries resolve here before any check can speak). */
+export function buildTask(def: AdaptsegTaskDefinition, scope: vscode.WorkspaceFolder | vscode.TaskScope = workspaceFolder() ?? vscode.TaskScope.Workspace, cli?: string): vscode.Task {
   const name = `${def.command}${def.resume ? " --resume" : ""} ${def.config ? path.basename(def.config) : ""}`.trim();
-  const exec = new vscode.ProcessExecution(nodePath(), taskArgs(def), { cwd: root(), env: { ADAPTSEG_ERROR_FILE: errorFile(def) } });
+  let args: string[];
+  try { args = taskArgs(def, cli ?? cliPath()); } catch (e) {
+    const message = (e as Error).message;
+    args = ["-e", `require("fs").writeFileSync(process.env.ADAPTSEG_ERROR_FILE, JSON.stringify({ message: ${JSON.stringify(message)} })); console.error(${JSON.stringify(`adaptseg: ${message}`)}); process.exit(1)`];
+  }
+  const exec = new vscode.ProcessExecution(nodePath(), args, { cwd: root(), env: { ADAPTSEG_ERROR_FILE: errorFile(def) } });
   const task = new vscode.Task(def, scope, name, "adaptseg", exec);
-  task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
+  // The dashboard and the status bar show the run; the terminal comes forward on problems (and from
+  // a failure notification's "Show Terminal"), so it does not take half of a small window.
+  task.presentationOptions = { reveal: vscode.TaskRevealKind.Silent, panel: vscode.TaskPanelKind.Dedicated, clear: true };
   return task;
 }
 

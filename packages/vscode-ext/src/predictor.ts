@@ -5,24 +5,10 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
 import * as fs from "node:fs";
 import { backendArgs, checkCli, nodePath, root } from "./cli.js";
-import type { LegendItem } from "./protocol.js";
+import type { PredictParams, PredictRequest, PredictResponse, PredictResult } from "@adaptseg/core/protocol";
 
-export interface Prediction {
-  width: number;
-  height: number;
-  /** Base64 PNGs: the image with the mask blended in, and the colour mask alone. */
-  overlayPng: string;
-  colorPng: string;
-  legend: LegendItem[];
-  checkpoint: string;
-  iteration: number;
-}
-
-export interface PredictOptions {
-  maxWidth?: number;
-  maxChars?: number;
-  alpha?: number;
-}
+export type Prediction = PredictResult;
+export type PredictOptions = Omit<PredictParams, "image" | "checkpoint">;
 
 export class PredictClient {
   private proc: ChildProcessWithoutNullStreams | undefined;
@@ -49,7 +35,7 @@ export class PredictClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { proc, resolve, reject });
-      proc.stdin.write(JSON.stringify({ id, ...req }) + "\n");
+      proc.stdin.write(JSON.stringify({ jsonrpc: "2.0", id, method: "predict", params: req } satisfies PredictRequest) + "\n");
     });
   }
 
@@ -66,13 +52,13 @@ export class PredictClient {
     let stderr = "";
     proc.stderr.on("data", (b: Buffer) => { stderr = (stderr + b.toString()).slice(-4000); });
     createInterface({ input: proc.stdout }).on("line", (line) => {
-      let m: { id?: number; error?: string } & Partial<Prediction>;
+      let m: PredictResponse;
       try { m = JSON.parse(line); } catch { return; }
-      const p = m.id !== undefined ? this.pending.get(m.id) : undefined;
+      const p = typeof m?.id === "number" ? this.pending.get(m.id) : undefined;
       if (!p) return;
-      this.pending.delete(m.id!);
-      if (m.error) p.reject(new Error(m.error));
-      else p.resolve(m as Prediction);
+      this.pending.delete(m.id as number);
+      if (m.error) p.reject(new Error(m.error.message));
+      else p.resolve(m.result);
     });
     const fail = (why: string) => {
       if (this.proc === proc) this.proc = undefined;

@@ -12,6 +12,7 @@ export const PREVIEW_WIDTH = 1024;
 
 export class SegmentationPreview implements vscode.CustomReadonlyEditorProvider {
   static readonly viewType = "adaptseg.segmentationPreview";
+  static readonly panelType = "adaptseg.segmentation";
 
   constructor(private readonly ext: vscode.Uri, private readonly client: PredictClient) {}
 
@@ -20,6 +21,27 @@ export class SegmentationPreview implements vscode.CustomReadonlyEditorProvider 
   }
 
   resolveCustomEditor(doc: vscode.CustomDocument, panel: vscode.WebviewPanel): void {
+    this.render(panel, doc.uri);
+  }
+
+  /** Segment Image: a panel of its own, titled "Segmentation: <file>" (VS Code's image tab is
+   * titled with the bare file name), beside the image. One panel per image. */
+  open(uri: vscode.Uri): vscode.WebviewPanel {
+    const old = this.panels.get(uri.fsPath);
+    if (old) { old.reveal(); return old; }
+    const panel = vscode.window.createWebviewPanel(SegmentationPreview.panelType, `Segmentation: ${path.basename(uri.fsPath)}`,
+      { viewColumn: vscode.ViewColumn.Active, preserveFocus: false }, { enableScripts: true, retainContextWhenHidden: true });
+    panel.iconPath = vscode.Uri.joinPath(this.ext, "dist", "media", "segment.svg");
+    this.panels.set(uri.fsPath, panel);
+    panel.onDidDispose(() => this.panels.delete(uri.fsPath));
+    this.render(panel, uri);
+    return panel;
+  }
+
+  private readonly panels = new Map<string, vscode.WebviewPanel>();
+
+  private render(panel: vscode.WebviewPanel, uri: vscode.Uri): void {
+    const doc = { uri };
     const dir = vscode.Uri.file(path.dirname(doc.uri.fsPath));
     panel.webview.options = { enableScripts: true, localResourceRoots: [mediaRoot(this.ext), dir] };
     const name = path.basename(doc.uri.fsPath);

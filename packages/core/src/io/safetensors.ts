@@ -1,7 +1,7 @@
 // safetensors codec: 8-byte little-endian header length, JSON header
 // ({name: {dtype, shape, data_offsets:[begin,end]}, __metadata__: {string: string}}), then raw LE data.
 // Writes F32; reads F32, F16 and BF16 (widened to Float32Array).
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Tensor } from "@tensorflow/tfjs-core";
 
@@ -46,28 +46,50 @@ export function encodeSafetensors(tensors: Record<string, { shape: number[]; dat
   return out;
 }
 
+type HeaderEntry = { dtype: string; shape: number[]; data_offsets: [number, number] };
+const isIndex = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/** What is wrong with one tensor's header entry, if anything. */
+function entryProblem(h: unknown): string | undefined {
+  if (!h || typeof h !== "object" || Array.isArray(h)) return "is not an object";
+  const e = h as Partial<HeaderEntry>;
+  if (typeof e.dtype !== "string") return `has no "dtype"`;
+  if (!Array.isArray(e.shape) || !e.shape.every(isIndex)) return `has a bad "shape" (${JSON.stringify(e.shape)})`;
+  const o = e.data_offsets;
+  if (!Array.isArray(o) || o.length !== 2 || !o.every(isIndex) || o[0]! > o[1]!) return `has bad "data_offsets" (${JSON.stringify(o)})`;
+  return undefined;
+}
+
 /** Decodes safetensors bytes; `source` names the file in errors. */
 export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
-  if (bytes.length < 8) throw new Error(`${source}: too short for a safetensors header`);
+  if (bytes.length < 8) throw new Error(`${source}: too short for a safetensors header (${bytes.length} bytes)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  if (8 + n > bytes.length) throw new Error(`${source}: header length ${n} exceeds file size ${bytes.length}`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const big = dv.getBigUint64(0, true);
+  if (big > BigInt(bytes.length - 8)) throw new Error(`${source}: header length ${big} exceeds file size ${bytes.length} (truncated or not a safetensors file)`);
+  const n = Number(big);
+  let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
     throw new Error(`${source}: bad JSON header (${(e as Error).message})`);
   }
-  const metadata = ((header as Record<string, unknown>).__metadata__ ?? {}) as Record<string, string>;
+  if (!header || typeof header !== "object" || Array.isArray(header)) throw new Error(`${source}: bad header: not a JSON object`);
+  const rawMeta = header.__metadata__ ?? {};
+  if (!rawMeta || typeof rawMeta !== "object" || Array.isArray(rawMeta) || !Object.values(rawMeta).every((v) => typeof v === "string"))
+    throw new Error(`${source}: bad header: "__metadata__" is not a map of strings`);
+  const metadata = rawMeta as Record<string, string>;
   const base = 8 + n;
   const tensors = new Map<string, RawTensor>();
-  for (const [name, h] of Object.entries(header)) {
+  for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") continue;
+    const problem = entryProblem(entry);
+    if (problem) throw new Error(`${source}: bad header: tensor "${name}" ${problem}`);
+    const h = entry as HeaderEntry;
     const size = h.shape.reduce((a, b) => a * b, 1);
     const [b, e] = h.data_offsets;
     const width = { F32: 4, F16: 2, BF16: 2 }[h.dtype];
     if (!width) throw new Error(`${source}: tensor "${name}" has unsupported dtype ${h.dtype}`);
-    if (e - b !== size * width || base + e > bytes.length) throw new Error(`${source}: tensor "${name}" offsets [${b},${e}] do not fit shape [${h.shape}] ${h.dtype}`);
+    if (e - b !== size * width || base + e > bytes.length) throw new Error(`${source}: tensor "${name}" offsets [${b},${e}] do not fit shape [${h.shape}] ${h.dtype}${base + e > bytes.length ? ` in a file of ${bytes.length} bytes (truncated?)` : ""}`);
     const data = new Float32Array(size);
     for (let i = 0; i < size; i++) {
       const p = base + b + i * width;
@@ -80,7 +102,49 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): { 
   return { tensors, metadata };
 }
 
-/** Writes weights atomically (temp file in the same folder, fsync, rename). Metadata values that are not strings are JSON-encoded. */
+/** The temporary file `saveWeights` writes `file` through (same folder, so the rename is atomic). */
+export function tempFileOf(file: string, pid = process.pid): string {
+  return join(dirname(file), `.${basename(file)}.${pid}.tmp`);
+}
+
+/** Writes every byte of `bytes` (one write may write fewer bytes than asked: a full disk). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    let n: number;
+    try {
+      n = writeSync(fd, bytes, off, bytes.length - off);
+    } catch (e) {
+      throw Object.assign(new Error(`${(e as Error).message} after ${off} of ${bytes.length} bytes`), { code: (e as NodeJS.ErrnoException).code });
+    }
+    if (n <= 0) throw new Error(`short write: ${off} of ${bytes.length} bytes`);
+    off += n;
+  }
+}
+
+/** Checks what is on disk behind `fd`: its size and its first and last bytes are what was written. */
+function verifyWritten(fd: number, bytes: Uint8Array): void {
+  const size = fstatSync(fd).size;
+  if (size !== bytes.length) throw new Error(`wrote ${bytes.length} bytes but the file holds ${size}`);
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  for (const [from, len] of [[0, 8 + n], [Math.max(0, bytes.length - 4096), Math.min(4096, bytes.length)]] as const) {
+    const back = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const r = readSync(fd, back, got, len - got, from + got);
+      if (r <= 0) break;
+      got += r;
+    }
+    if (got !== len || !back.equals(bytes.subarray(from, from + len))) throw new Error(`read-back of bytes ${from}..${from + len} differs from what was written`);
+  }
+}
+
+/**
+ * Writes weights atomically: a temporary file in the same folder, every byte written and checked
+ * (size and read-back of the header and the tail), fsync, then rename over `file`. On any failure
+ * the temporary file is removed and `file` is untouched; the error names `file`.
+ * Metadata values that are not strings are JSON-encoded.
+ */
 export function saveWeights(file: string, tensors: WeightsIn, metadata: Record<string, unknown> = {}): void {
   const raw: Record<string, { shape: number[]; data: ArrayLike<number> }> = {};
   for (const [n, t] of Object.entries(tensors)) {
@@ -89,20 +153,58 @@ export function saveWeights(file: string, tensors: WeightsIn, metadata: Record<s
   const meta: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata)) meta[k] = typeof v === "string" ? v : JSON.stringify(v);
   const bytes = encodeSafetensors(raw, meta);
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(temp, "w");
+  const temp = tempFileOf(file);
+  const fail = (e: unknown): never => {
+    try {
+      unlinkSync(temp);
+    } catch {
+      /* never created, or already gone */
+    }
+    const err = e as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`cannot write ${file}: ${err.message}${err.code === "ENOSPC" ? " (disk full)" : ""}; nothing was replaced`), { code: err.code, file });
+  };
+  let fd: number;
   try {
-    writeSync(fd, bytes);
+    fd = openSync(temp, "w+");
+  } catch (e) {
+    return fail(e);
+  }
+  try {
+    writeAll(fd, bytes);
     fsyncSync(fd);
+    verifyWritten(fd, bytes);
   } catch (e) {
     closeSync(fd);
-    unlinkSync(temp);
-    throw e;
+    return fail(e);
   }
   closeSync(fd);
-  renameSync(temp, file);
+  try {
+    renameSync(temp, file);
+  } catch (e) {
+    return fail(e);
+  }
+  // The rename itself reaches the disk with the folder's fsync (best effort: not every platform allows it).
+  try {
+    const dfd = openSync(dirname(file), "r");
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    /* folder fsync unsupported */
+  }
 }
 
+/** Reads a safetensors file; every error names `file` (missing, a folder, unreadable, malformed). */
 export function loadWeights(file: string): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
-  return decodeSafetensors(readFileSync(file), file);
+  let bytes: Uint8Array;
+  try {
+    if (statSync(file).isDirectory()) throw new Error("is a directory, not a safetensors file");
+    bytes = readFileSync(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`), { code: err.code, file });
+  }
+  return decodeSafetensors(bytes, file);
 }

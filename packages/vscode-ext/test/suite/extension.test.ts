@@ -1,6 +1,8 @@
 // Runs inside the real extension host of code-server, against the workspace that
-// test/vscode.test.ts prepared: .vscode/settings.json (cliPath, nodePath, dataRoot, checkpoint from a
-// real 2-iteration CLI run), images.txt (a CamVid image path), tiny.json and a tasks.json entry.
+// test/vscode.test.ts prepared: .vscode/settings.json (nodePath, dataRoot, checkpoint from a real
+// 2-iteration CLI run; no cliPath: the extension finds the CLI through node_modules/.bin/adaptseg),
+// images.txt (a CamVid image path), missing.txt (an image path that does not exist),
+// experiments/*.json, bad.experiment.json (schema problems) and a tasks.json entry.
 import * as vscode from "vscode";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -9,6 +11,7 @@ import { strict as assert } from "node:assert";
 const COMMANDS = ["train", "resume", "stop", "evaluate", "dashboard", "segment", "newConfig", "openRun"].map((c) => `adaptseg.${c}`);
 const CAMVID_CLASSES = ["sky", "building", "pole", "road", "sidewalk", "tree", "sign", "fence", "car", "pedestrian", "bicyclist"];
 const ws = () => vscode.workspace.workspaceFolders![0]!.uri;
+const within = <T>(p: Thenable<T>, ms: number, what: string) => Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${what} did not finish within ${ms / 1000} s`)), ms))]);
 
 describe("AdaptSeg in the real extension host", function () {
   before(async () => {
@@ -22,7 +25,8 @@ describe("AdaptSeg in the real extension host", function () {
     assert.deepEqual(COMMANDS.filter((c) => !all.has(c)), []);
   });
 
-  it("hovering an image path returns markdown with a data:image/png mask thumbnail and a legend", async () => {
+  it("hovering an image path returns markdown with a data:image/png mask thumbnail and a legend (CLI found without adaptseg.cliPath)", async () => {
+    assert.equal(vscode.workspace.getConfiguration("adaptseg").get("cliPath"), "", "the test workspace must leave cliPath empty");
     const uri = vscode.Uri.joinPath(ws(), "images.txt");
     const doc = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(doc);
@@ -38,6 +42,37 @@ describe("AdaptSeg in the real extension host", function () {
     assert.ok(width > 0 && width <= 256 && height > 0, `thumbnail is ${width}x${height}`);
     const text = md.replace(/\(data:[^)]*\)/g, "");
     assert.ok(CAMVID_CLASSES.some((c) => text.includes(c)), `no CamVid class name in the legend: ${text.slice(0, 400)}`);
+  });
+
+  it("Segment Image on an image path that does not exist returns at once (an error, no file picker)", async () => {
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(ws(), "missing.txt"));
+    const editor = await vscode.window.showTextDocument(doc);
+    editor.selection = new vscode.Selection(0, 5, 0, 5);
+    // A file picker would wait for an answer: the command must end by itself.
+    const r = await within(vscode.commands.executeCommand("adaptseg.segment"), 10_000, "Segment Image on a missing path");
+    assert.equal(r, undefined);
+    const named = await within(vscode.commands.executeCommand("adaptseg.segment", "no/such/image.png"), 10_000, "Segment Image with a missing path argument");
+    assert.equal(named, undefined);
+  });
+
+  it("schema problems of a config are errors (source adaptseg) at the field", async () => {
+    const uri = vscode.Uri.joinPath(ws(), "experiments/bad.experiment.json");
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc);
+    let diags: vscode.Diagnostic[] = [];
+    for (let i = 0; i < 60 && !diags.some((d) => d.source === "adaptseg"); i++) { await new Promise((r) => setTimeout(r, 250)); diags = vscode.languages.getDiagnostics(uri); }
+    const ours = diags.filter((d) => d.source === "adaptseg");
+    assert.ok(ours.length >= 2, `adaptseg diagnostics: ${JSON.stringify(diags.map((d) => [d.source, d.severity, d.message]))}`);
+    assert.ok(ours.every((d) => d.severity === vscode.DiagnosticSeverity.Error), "not all errors");
+    const wm = ours.find((d) => d.message.startsWith("model.widthMultiplier"));
+    assert.ok(wm, ours.map((d) => d.message).join("; "));
+    assert.equal(doc.getText(wm.range), "2");
+    assert.ok(ours.some((d) => /unknown property "sizee"/.test(d.message)), ours.map((d) => d.message).join("; "));
+    // A valid config has none.
+    const good = vscode.Uri.joinPath(ws(), "experiments/tiny.json");
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(good));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(vscode.languages.getDiagnostics(good).filter((d) => d.source === "adaptseg").map((d) => d.message), []);
   });
 
   it("the adaptseg task type resolves a tasks.json entry and runs the real CLI", async () => {
