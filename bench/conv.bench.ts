@@ -38,7 +38,14 @@ function timeIt(f: () => tf.Tensor | tf.Tensor[], reps: { min: number; budgetMs:
 export async function run(): Promise<void> {
   const all = builtinBackends();
   // wasm twice: with the onnxruntime conv kernels (where they load) and with plain wasm kernels
-  const runs = all.flatMap((b) => (b.name === "wasm" ? [{ b, ort: true }, { b, ort: false }] : [{ b, ort: false }]));
+  const runs = all.flatMap((b) =>
+    b.name === "wasm"
+      ? [
+          { b, ort: true },
+          { b, ort: false },
+        ]
+      : [{ b, ort: false }],
+  );
   for (const { b, ort } of runs) {
     const isCpu = b.name === "cpu";
     let name = b.name;
@@ -83,7 +90,7 @@ export async function run(): Promise<void> {
           fwd_ms: +fwdMs.toFixed(1),
           fwd_gflops: gf(flops, fwdMs),
           ...(capped
-            ? { fwdbwd_skipped: `estimated ${(fwdMs * 70 / 1000).toFixed(0)} s > cap ${CPU_CAP_MS / 1000} s (BENCH_CONV_CPU_CAP_MS)` }
+            ? { fwdbwd_skipped: `estimated ${((fwdMs * 70) / 1000).toFixed(0)} s > cap ${CPU_CAP_MS / 1000} s (BENCH_CONV_CPU_CAP_MS)` }
             : { fwdbwd_ms: +allMs.toFixed(1), fwdbwd_gflops: gf(3 * flops, allMs) }),
         }),
       );

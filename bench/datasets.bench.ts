@@ -40,7 +40,8 @@ async function loader(bench: string, cfg: DatasetConfig, n: number, stepMs: numb
   l.close();
   l = p.loader(ds, cfg, opts);
   await l.next();
-  let wait = 0, worst = 0;
+  let wait = 0,
+    worst = 0;
   for (let i = 0; i < m; i++) {
     busy(stepMs);
     t = performance.now();
@@ -50,8 +51,22 @@ async function loader(bench: string, cfg: DatasetConfig, n: number, stepMs: numb
     worst = Math.max(worst, w);
   }
   l.close();
-  console.log(JSON.stringify({ bench, size: cfg.size, augment: cfg.augment, prefetch: opts.prefetch, samples: ds.samples.length, batchesPerSec: +batchesPerSec.toFixed(2),
-    stepMs, steps: m, meanWaitMs: +(wait / m).toFixed(1), waitPerStep: +(wait / m / stepMs).toFixed(4), worstWaitMs: +worst.toFixed(1), load1m: load() }));
+  console.log(
+    JSON.stringify({
+      bench,
+      size: cfg.size,
+      augment: cfg.augment,
+      prefetch: opts.prefetch,
+      samples: ds.samples.length,
+      batchesPerSec: +batchesPerSec.toFixed(2),
+      stepMs,
+      steps: m,
+      meanWaitMs: +(wait / m).toFixed(1),
+      waitPerStep: +(wait / m / stepMs).toFixed(4),
+      worstWaitMs: +worst.toFixed(1),
+      load1m: load(),
+    }),
+  );
 }
 
 export async function run() {
@@ -66,5 +81,11 @@ export async function run() {
   // Full-size Cityscapes frames (2048x1024 PNG image and labels) to 512x256.
   const city = { type: "cityscapes", root: "cityscapes-sample", split: "train", size: { width: 512, height: 256 } };
   await loader("datasets.loader.cityscapes-2048x1024-to-512x256-mirror", { ...city, augment: { mirror: true } } as DatasetConfig, 16, 1000, 6);
-  await loader("datasets.loader.cityscapes-2048x1024-to-512x256-scale-crop-mirror", { ...city, augment: { scale: [1, 1.5], crop: { width: 512, height: 256 }, mirror: true } } as DatasetConfig, 16, 1000, 6);
+  await loader(
+    "datasets.loader.cityscapes-2048x1024-to-512x256-scale-crop-mirror",
+    { ...city, augment: { scale: [1, 1.5], crop: { width: 512, height: 256 }, mirror: true } } as DatasetConfig,
+    16,
+    1000,
+    6,
+  );
 }

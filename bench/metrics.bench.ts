@@ -6,7 +6,7 @@ export async function run(): Promise<void> {
   const h = 1024;
   const n = 19;
   let seed = 1;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
   const gt = new Uint8Array(w * h);
   const pred = new Uint8Array(w * h);
   for (let i = 0; i < gt.length; i++) {
@@ -30,6 +30,17 @@ export async function run(): Promise<void> {
   const cpuMs = median(cpu);
   const rate = (t: number) => +(gt.length / t / 1e3).toFixed(1);
   console.log(
-    JSON.stringify({ bench: "metrics", op: "ConfusionMatrix.process", width: w, height: h, classes: n, reps: wall.length, medianMs: +ms.toFixed(2), mpixelPerSec: rate(ms), cpuMs: +cpuMs.toFixed(2), mpixelPerCpuSec: rate(cpuMs) }),
+    JSON.stringify({
+      bench: "metrics",
+      op: "ConfusionMatrix.process",
+      width: w,
+      height: h,
+      classes: n,
+      reps: wall.length,
+      medianMs: +ms.toFixed(2),
+      mpixelPerSec: rate(ms),
+      cpuMs: +cpuMs.toFixed(2),
+      mpixelPerCpuSec: rate(cpuMs),
+    }),
   );
 }

@@ -23,7 +23,8 @@ const G = new ResnetDeeplabNet({ numClasses: C, seed: 1, widthMultiplier: Number
 const fc = new FCDiscriminator();
 const D = { aux: fc.create(C, { seed: 2 }), main: fc.create(C, { seed: 3 }) };
 const rnd = (seed: number) => tf.tidy(() => tf.sub(tf.mul(tf.randomUniform([1, H, W, 3], 0, 1, "float32", seed), 255), 128)) as tf.Tensor4D;
-const src = rnd(1), tgt = rnd(2);
+const src = rnd(1),
+  tgt = rnd(2);
 const labels = tf.tidy(() => tf.cast(tf.floor(tf.mul(tf.randomUniform([1, H, W], 0, 1, "float32", 3), C)), "int32")) as tf.Tensor3D;
 
 const backbone = new Map([...G.weights].filter(([n, v]) => v.trainable && !G.headWeights.has(n)));
@@ -35,7 +36,8 @@ const byName = (grads: tf.NamedTensorMap, vars: Map<string, tf.Variable>) => {
   for (const [n, v] of vars) if (grads[v.name]) out[n] = grads[v.name]!;
   return out;
 };
-const optG = new SGD(0.9, 5e-4), optD = new Adam(0.9, 0.99);
+const optG = new SGD(0.9, 5e-4),
+  optD = new Adam(0.9, 0.99);
 const up = (x: tf.Tensor4D) => upsampleAlignCorners(x, H, W);
 const levels = ["aux", "main"] as const;
 const lambdaAdv = { aux: 0.0002, main: 0.001 };
@@ -44,47 +46,49 @@ let it = 0;
 // Two backward passes, as the official script's two loss.backward() calls: the source pass's
 // activations are freed before the target pass runs (one tape over both does not fit wasm's 4 GiB
 // heap at 128x256 with ResNet-101); the gradients are summed.
-const step = () => tf.tidy(() => {
-  const kept: Record<"s" | "t", Partial<Record<(typeof levels)[number], tf.Tensor4D>>> = { s: {}, t: {} };
-  const gVars = [...backbone.values(), ...heads.values()];
-  const gs = tf.variableGrads(() => {
-    const os = G.apply(src, { training: true });
-    const s = { main: up(os.main), aux: up(os.aux!) };
-    for (const l of levels) kept.s[l] = tf.keep(tf.softmax(s[l]));
-    return tf.add(crossEntropy2d(s.main, labels), tf.mul(crossEntropy2d(s.aux, labels), 0.1)) as tf.Scalar;
-  }, gVars);
-  const gt = tf.variableGrads(() => {
-    const ot = G.apply(tgt, { training: true });
-    const t = { main: up(ot.main), aux: up(ot.aux!) };
-    let adv: tf.Tensor = tf.scalar(0);
-    for (const l of levels) {
-      kept.t[l] = tf.keep(tf.softmax(t[l]));
-      adv = tf.add(adv, tf.mul(ganLoss(D[l].apply(kept.t[l]!), SOURCE, "vanilla"), lambdaAdv[l]));
-    }
-    return adv as tf.Scalar;
-  }, gVars);
-  const d = tf.variableGrads(() => {
-    let loss: tf.Tensor = tf.scalar(0);
-    for (const l of levels) {
-      loss = tf.add(loss, tf.mul(ganLoss(D[l].apply(kept.s[l]!), SOURCE, "vanilla"), 0.5));
-      loss = tf.add(loss, tf.mul(ganLoss(D[l].apply(kept.t[l]!), TARGET, "vanilla"), 0.5));
-    }
-    return loss as tf.Scalar;
-  }, [...dVars.values()]);
-  gs.value.dataSync();
-  gt.value.dataSync();
-  d.value.dataSync();
-  const grads: tf.NamedTensorMap = {};
-  for (const v of gVars) if (gs.grads[v.name] && gt.grads[v.name]) grads[v.name] = tf.add(gs.grads[v.name]!, gt.grads[v.name]!);
-  const lr = polyLr(2.5e-4, it, 250000);
-  optG.step(backbone, byName(grads, backbone), lr);
-  optG.step(heads, byName(grads, heads), 10 * lr);
-  optD.step(dVars, byName(d.grads, dVars), polyLr(1e-4, it, 250000));
-  it++;
-  tf.dispose([...Object.values(kept.s), ...Object.values(kept.t)] as tf.Tensor[]);
-});
+const step = () =>
+  tf.tidy(() => {
+    const kept: Record<"s" | "t", Partial<Record<(typeof levels)[number], tf.Tensor4D>>> = { s: {}, t: {} };
+    const gVars = [...backbone.values(), ...heads.values()];
+    const gs = tf.variableGrads(() => {
+      const os = G.apply(src, { training: true });
+      const s = { main: up(os.main), aux: up(os.aux!) };
+      for (const l of levels) kept.s[l] = tf.keep(tf.softmax(s[l]));
+      return tf.add(crossEntropy2d(s.main, labels), tf.mul(crossEntropy2d(s.aux, labels), 0.1)) as tf.Scalar;
+    }, gVars);
+    const gt = tf.variableGrads(() => {
+      const ot = G.apply(tgt, { training: true });
+      const t = { main: up(ot.main), aux: up(ot.aux!) };
+      let adv: tf.Tensor = tf.scalar(0);
+      for (const l of levels) {
+        kept.t[l] = tf.keep(tf.softmax(t[l]));
+        adv = tf.add(adv, tf.mul(ganLoss(D[l].apply(kept.t[l]!), SOURCE, "vanilla"), lambdaAdv[l]));
+      }
+      return adv as tf.Scalar;
+    }, gVars);
+    const d = tf.variableGrads(() => {
+      let loss: tf.Tensor = tf.scalar(0);
+      for (const l of levels) {
+        loss = tf.add(loss, tf.mul(ganLoss(D[l].apply(kept.s[l]!), SOURCE, "vanilla"), 0.5));
+        loss = tf.add(loss, tf.mul(ganLoss(D[l].apply(kept.t[l]!), TARGET, "vanilla"), 0.5));
+      }
+      return loss as tf.Scalar;
+    }, [...dVars.values()]);
+    gs.value.dataSync();
+    gt.value.dataSync();
+    d.value.dataSync();
+    const grads: tf.NamedTensorMap = {};
+    for (const v of gVars) if (gs.grads[v.name] && gt.grads[v.name]) grads[v.name] = tf.add(gs.grads[v.name]!, gt.grads[v.name]!);
+    const lr = polyLr(2.5e-4, it, 250000);
+    optG.step(backbone, byName(grads, backbone), lr);
+    optG.step(heads, byName(grads, heads), 10 * lr);
+    optD.step(dVars, byName(d.grads, dVars), polyLr(1e-4, it, 250000));
+    it++;
+    tf.dispose([...Object.values(kept.s), ...Object.values(kept.t)] as tf.Tensor[]);
+  });
 
-const times: number[] = [], warmTimes: number[] = [];
+const times: number[] = [],
+  warmTimes: number[] = [];
 for (let i = 0; i < iters + 1; i++) {
   const t0 = performance.now();
   step();
@@ -93,4 +97,6 @@ for (let i = 0; i < iters + 1; i++) {
 times.sort((a, b) => a - b);
 const median = (times[(times.length - 1) >> 1]! + times[times.length >> 1]!) / 2;
 const wasmHeapMb = ((tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0) / 2 ** 20;
-console.log(JSON.stringify({ sec: median, times, warmTimes, backend: choice.name, kernels: choice.kernels, numTensors: tf.memory().numTensors, wasmHeapMb, maxRssMb: process.resourceUsage().maxRSS / 1024 }));
+console.log(
+  JSON.stringify({ sec: median, times, warmTimes, backend: choice.name, kernels: choice.kernels, numTensors: tf.memory().numTensors, wasmHeapMb, maxRssMb: process.resourceUsage().maxRSS / 1024 }),
+);

@@ -97,7 +97,10 @@ console.log(JSON.stringify({ sec: median, times, warmTimes, kernels: choice.kern
 `;
 
 function ours(kind: string, size: string) {
-  const args = kind === "train-resnet101" ? ["--import", "tsx", resolve(repo, "bench/peer-resnet.ts"), size, String(iters)] : ["--input-type=module", "-e", child, kind, size, String(iters), process.env.BENCH_PEER_PROFILE ?? "0"];
+  const args =
+    kind === "train-resnet101"
+      ? ["--import", "tsx", resolve(repo, "bench/peer-resnet.ts"), size, String(iters)]
+      : ["--input-type=module", "-e", child, kind, size, String(iters), process.env.BENCH_PEER_PROFILE ?? "0"];
   const out = execFileSync(process.execPath, args, {
     cwd: resolve(repo, "test"),
     encoding: "utf8",
@@ -126,7 +129,8 @@ export async function run(): Promise<void> {
   }
   for (const c of cases) {
     const [kind, size] = c.split(":") as [string, string];
-    if (!["train", "infer", "train-resnet101"].includes(kind) || !/^\d+x\d+$/.test(size ?? "")) throw new Error(`BENCH_PEER_CASES: bad case "${c}" (expected train:HxW, infer:HxW or train-resnet101:HxW)`);
+    if (!["train", "infer", "train-resnet101"].includes(kind) || !/^\d+x\d+$/.test(size ?? ""))
+      throw new Error(`BENCH_PEER_CASES: bad case "${c}" (expected train:HxW, infer:HxW or train-resnet101:HxW)`);
     for (let r = 0; r < rounds; r++) {
       const load0 = loadavg()[0];
       const a = ours(kind, size);

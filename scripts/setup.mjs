@@ -17,16 +17,21 @@ function missingDebianPackages() {
     if (e.code === "ENOENT") return DEBIAN;
     out = e.stdout ?? ""; // exit 1 when some package is unknown; the known ones are still listed
   }
-  const installed = new Set(out.split("\n").filter((l) => l.endsWith(" installed")).map((l) => l.split(" ")[0]));
+  const installed = new Set(
+    out
+      .split("\n")
+      .filter((l) => l.endsWith(" installed"))
+      .map((l) => l.split(" ")[0]),
+  );
   return DEBIAN.filter((p) => !installed.has(p));
 }
 
 const test = process.argv.includes("--test");
 const missing = test ? missingDebianPackages() : [];
 const apt = `apt-get install -y ${missing.join(" ")}`;
-if (missing.length && process.getuid?.() !== 0) { // say so before the long install
-  console.error(`npm test: the VS Code tests need the Debian packages ${missing.join(", ")}, which are missing.\n` +
-    `Install them as root (apt-get update && ${apt}), or run npm test as root.`);
+if (missing.length && process.getuid?.() !== 0) {
+  // say so before the long install
+  console.error(`npm test: the VS Code tests need the Debian packages ${missing.join(", ")}, which are missing.\n` + `Install them as root (apt-get update && ${apt}), or run npm test as root.`);
   process.exit(1);
 }
 run(`npx -y pnpm@12.4.2 install ${process.env.CI ? "--frozen-lockfile" : ""} --reporter=append-only`);

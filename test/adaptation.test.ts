@@ -19,10 +19,7 @@ const withAdaptation = (adaptation: ExperimentConfig["adaptation"], iters: numbe
 describe("adaptation strategies in the trainer", function () {
   this.timeout(300_000);
 
-  for (const adaptation of [
-    { type: "self-training", teacher: "ema", roundLength: 3, portion: { start: 0.2, step: 0.1, max: 0.5 } },
-    { type: "dacs" },
-  ]) {
+  for (const adaptation of [{ type: "self-training", teacher: "ema", roundLength: 3, portion: { start: 0.2, step: 0.1, max: 0.5 } }, { type: "dacs" }]) {
     it(`${adaptation.type}: kill -9 mid-run, then --resume, reproduces the loss sequence (teacher, thresholds, RNG restored)`, async () => {
       const dir = tmp();
       const cfg = withAdaptation(adaptation, 8);
@@ -40,12 +37,21 @@ describe("adaptation strategies in the trainer", function () {
         });
         p.on("exit", (code, sig) => (sig === "SIGKILL" ? resolve() : reject(new Error(`exited ${code} before the kill`))));
       });
-      assert.deepEqual(listCheckpoints(out).map((c) => c.iteration), [2, 4]);
+      assert.deepEqual(
+        listCheckpoints(out).map((c) => c.iteration),
+        [2, 4],
+      );
       execFileSync(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--resume"], { stdio: "pipe" });
       const events = readFileSync(join(out, "events.jsonl"), "utf8").split("\n").map(parseEvent).filter(Boolean);
       const resumed = events.slice(events.findLastIndex((e) => e!.type === "start")).filter((e): e is IterationEvent => e!.type === "iteration");
-      assert.deepEqual(resumed.map((e) => e.iteration), [5, 6, 7, 8]);
-      assert.deepEqual(resumed.map((e) => e.losses), full.lossHistory.slice(4));
+      assert.deepEqual(
+        resumed.map((e) => e.iteration),
+        [5, 6, 7, 8],
+      );
+      assert.deepEqual(
+        resumed.map((e) => e.losses),
+        full.lossHistory.slice(4),
+      );
     });
   }
 
@@ -59,7 +65,10 @@ describe("adaptation strategies in the trainer", function () {
     const a = await train(cfg, { outDir: join(dir, "a"), dataRoot: sharedData });
     const ckpt = a.checkpoint!;
     const resumed = await train(cfg, { outDir: join(dir, "a"), dataRoot: sharedData, resume: true, stopIter: 3 });
-    const warm = await train({ ...cfg, model: { ...cfg.model, init: ckpt }, discriminator: { ...cfg.discriminator!, init: ckpt }, training: { ...cfg.training, stopIter: 1 } }, { outDir: join(dir, "b"), dataRoot: sharedData });
+    const warm = await train(
+      { ...cfg, model: { ...cfg.model, init: ckpt }, discriminator: { ...cfg.discriminator!, init: ckpt }, training: { ...cfg.training, stopIter: 1 } },
+      { outDir: join(dir, "b"), dataRoot: sharedData },
+    );
     assert.deepEqual(Object.keys(warm.lossHistory[0]!).sort(), ["adv_main", "d_main", "d_main_src", "d_main_tgt", "seg"]);
     assert.deepEqual(warm.lossHistory[0], resumed.lossHistory[0]);
     // and a cold start differs (the check can fail)
@@ -87,12 +96,15 @@ describe("adaptation strategies in the trainer", function () {
     const dir = tmp();
     const file = join(dir, "tiny-backbone.mjs");
     // A backbone plugin written as a user would: its options schema in plain JSON Schema.
-    writeFileSync(file, `
+    writeFileSync(
+      file,
+      `
       import { ContainerModule } from "inversify";
       const Backbone = Symbol.for("adaptseg.Backbone");
       const plugin = { name: "tiny-net", options: { type: "object", additionalProperties: false, properties: { depth: { type: "integer", minimum: 1, default: 3 } } }, create() { throw new Error("not built in this test"); } };
       export const containerModule = new ContainerModule(({ bind }) => { bind(Backbone).toConstantValue(plugin); });
-    `);
+    `,
+    );
     // the plugin's own node_modules: inversify, as a user's project would have it
     mkdirSync(join(dir, "node_modules"), { recursive: true });
     symlinkSync(realpathSync(join(repoRoot, "packages/core/node_modules/inversify")), join(dir, "node_modules/inversify"), "dir");

@@ -99,7 +99,11 @@ describe("adaptseg CLI: declarations, help, errors", function () {
     assert.equal(r.code, 0);
     const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
     const section = readme.slice(readme.indexOf("## Command line"), readme.indexOf("\n## ", readme.indexOf("## Command line") + 1));
-    const table = section.split("\n").filter((l) => l.startsWith("|")).join("\n") + "\n";
+    const table =
+      section
+        .split("\n")
+        .filter((l) => l.startsWith("|"))
+        .join("\n") + "\n";
     assert.equal(table, r.stdout, "README.md's table is stale: paste `adaptseg help --markdown` into its Command line section");
     for (const c of commands) assert.ok(r.stdout.includes(`| \`${c.name}`), c.name);
   });
@@ -140,11 +144,15 @@ describeWithData("adaptseg CLI: runs", function () {
     writeFileSync(join(dir, "base.json"), JSON.stringify({ ...tinyConfig("source-only", 6), evaluation: undefined }));
     writeFileSync(join(dir, "exp.json"), JSON.stringify({ extends: "base.json", training: { stopIter: 40, snapshotEvery: 2 } }));
     const out = join(dir, "run");
-    const r = spawnSync("bash", ["-c", '"$NODE" "$CLI" train --config "$DIR/exp.json" --out "$OUT" --data "$DATA" 2>"$DIR/stderr.txt" | head -n 2 >"$DIR/head.txt"; echo "${PIPESTATUS[0]}" >"$DIR/code.txt"'], {
-      env: { ...process.env, NODE: process.execPath, CLI: cli, DIR: dir, OUT: out, DATA: sharedData },
-      encoding: "utf8",
-      timeout: 240_000,
-    });
+    const r = spawnSync(
+      "bash",
+      ["-c", '"$NODE" "$CLI" train --config "$DIR/exp.json" --out "$OUT" --data "$DATA" 2>"$DIR/stderr.txt" | head -n 2 >"$DIR/head.txt"; echo "${PIPESTATUS[0]}" >"$DIR/code.txt"'],
+      {
+        env: { ...process.env, NODE: process.execPath, CLI: cli, DIR: dir, OUT: out, DATA: sharedData },
+        encoding: "utf8",
+        timeout: 240_000,
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
     const stderr = readFileSync(join(dir, "stderr.txt"), "utf8");
     assert.equal(readFileSync(join(dir, "code.txt"), "utf8").trim(), "0", stderr);
@@ -167,9 +175,16 @@ describeWithData("adaptseg CLI: runs", function () {
   it("predict keeps inputs with one file name in different folders apart, and refuses two that would write the same files", async () => {
     assert.ok(checkpoint, "needs the run above");
     const val = join(sharedData, "camvid/CamVid/val");
-    const [a, b] = readdirSync(val).filter((f) => f.endsWith(".png")).sort().slice(0, 2).map((f) => join(val, f));
+    const [a, b] = readdirSync(val)
+      .filter((f) => f.endsWith(".png"))
+      .sort()
+      .slice(0, 2)
+      .map((f) => join(val, f));
     const inputs = join(dir, "inputs");
-    for (const [sub, from] of [["day", a!], ["dusk", b!]] as const) {
+    for (const [sub, from] of [
+      ["day", a!],
+      ["dusk", b!],
+    ] as const) {
       mkdirSync(join(inputs, sub), { recursive: true });
       copyFileSync(from, join(inputs, sub, "frame.png"));
     }
@@ -188,4 +203,3 @@ describeWithData("adaptseg CLI: runs", function () {
     assert.ok(!existsSync(out2), "nothing written");
   });
 });
-

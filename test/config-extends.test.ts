@@ -49,7 +49,10 @@ describe("config extends", () => {
     const a = write(join(dir, "a.json"), { extends: "b.json" });
     write(join(dir, "b.json"), { extends: "c.json" });
     write(join(dir, "c.json"), { extends: "a.json" });
-    assert.throws(() => loadConfigFile(a), (e: Error) => /cycle/.test(e.message) && /a\.json -> .*b\.json -> .*c\.json -> .*a\.json/.test(e.message));
+    assert.throws(
+      () => loadConfigFile(a),
+      (e: Error) => /cycle/.test(e.message) && /a\.json -> .*b\.json -> .*c\.json -> .*a\.json/.test(e.message),
+    );
     const self = write(join(dir, "self.json"), { extends: "./self.json" });
     assert.throws(() => loadConfigFile(self), /cycle: .*self\.json -> .*self\.json/);
   });
@@ -58,7 +61,10 @@ describe("config extends", () => {
     const dir = tmp();
     const child = write(join(dir, "child.json"), { extends: "mid.json" });
     write(join(dir, "mid.json"), { extends: "nope/base.json" });
-    assert.throws(() => loadConfigFile(child), (e: Error) => e.message.includes("mid.json") && e.message.includes(join(dir, "nope/base.json")) && /does not exist/.test(e.message));
+    assert.throws(
+      () => loadConfigFile(child),
+      (e: Error) => e.message.includes("mid.json") && e.message.includes(join(dir, "nope/base.json")) && /does not exist/.test(e.message),
+    );
     assert.throws(() => loadConfigFile(join(dir, "absent.json")), /config file not found: .*absent\.json/);
   });
 

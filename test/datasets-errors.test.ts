@@ -60,7 +60,12 @@ describe("datasets: bad input names the file", () => {
     writeFileSync(deep, encode({ width: 4, height: 2, data: new Uint16Array(8).fill(3), channels: 1, depth: 16 }));
     await assert.rejects(new CamVidAdapter().readLabel(deep), (e: Error) => e.message.startsWith(deep) && /8-bit.*16 bits/.test(e.message));
     const jl = join(dir, "label.png");
-    writeFileSync(jl, await sharp(grey(4, 2, [3]), {}).jpeg().toBuffer());
+    writeFileSync(
+      jl,
+      await sharp(grey(4, 2, [3]), {})
+        .jpeg()
+        .toBuffer(),
+    );
     await assert.rejects(new CamVidAdapter().readLabel(jl), (e: Error) => e.message.startsWith(jl) && /PNG/.test(e.message));
   });
 
@@ -84,7 +89,10 @@ describe("datasets: bad input names the file", () => {
 
     it("a Cityscapes label id outside 0..33 fails naming the label, or is a counted skip", async () => {
       const root = tmp();
-      for (const [city, ids] of [["a", [7, 26]], ["b", [7, 34]]] as const) {
+      for (const [city, ids] of [
+        ["a", [7, 26]],
+        ["b", [7, 34]],
+      ] as const) {
         mkdirSync(join(root, "leftImg8bit/val", city), { recursive: true });
         mkdirSync(join(root, "gtFine/val", city), { recursive: true });
         writeFileSync(join(root, "leftImg8bit/val", city, `${city}_0_0_leftImg8bit.png`), encode({ width: 32, height: 16, data: new Uint8Array(32 * 16 * 3).fill(90), channels: 3, depth: 8 }));

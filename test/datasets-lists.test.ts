@@ -71,9 +71,14 @@ describeWithData("datasets: official list files", () => {
     const ds = await p.open(cfg, { dataRoot: sharedData }); // the list resolves against the data root like root does
     assert.equal(ds.options.list, join(CS_LISTS, "val.txt"));
     assert.equal(ds.samples.length, 500);
-    assert.throws(() => p.loader(ds, cfg, { batchSize: 1, seed: 1, labels: true }), (e: Error) =>
-      e.message.startsWith(join(sharedData, "cityscapes-pseudo/leftImg8bit/val/frankfurt/frankfurt_000001_007973_leftImg8bit.png")) &&
-      e.message.includes("does not exist") && e.message.includes(join(CS_LISTS, "val.txt")) && e.message.includes("499 of 500"));
+    assert.throws(
+      () => p.loader(ds, cfg, { batchSize: 1, seed: 1, labels: true }),
+      (e: Error) =>
+        e.message.startsWith(join(sharedData, "cityscapes-pseudo/leftImg8bit/val/frankfurt/frankfurt_000001_007973_leftImg8bit.png")) &&
+        e.message.includes("does not exist") &&
+        e.message.includes(join(CS_LISTS, "val.txt")) &&
+        e.message.includes("499 of 500"),
+    );
     const warns: string[] = [];
     const l = p.loader(ds, cfg, { batchSize: 2, seed: 1, labels: true, onError: "skip", onWarn: (m) => warns.push(m) });
     assert.equal(l.skipped, 499);
@@ -99,7 +104,10 @@ describeWithData("datasets: official list files", () => {
     gta5Frame(root, names[24965]!);
     const cfg = { type: "gta5", root, list: GTA5_LIST } as DatasetConfig;
     const ds = await p.open(cfg, {});
-    assert.throws(() => p.loader(ds, cfg, { batchSize: 1, seed: 1, labels: true }), (e: Error) => e.message.startsWith(join(root, "images/00002.png")) && /24964 of 24966/.test(e.message));
+    assert.throws(
+      () => p.loader(ds, cfg, { batchSize: 1, seed: 1, labels: true }),
+      (e: Error) => e.message.startsWith(join(root, "images/00002.png")) && /24964 of 24966/.test(e.message),
+    );
     const warns: string[] = [];
     const l = p.loader(ds, cfg, { batchSize: 2, seed: 1, labels: true, shuffle: false, onError: "skip", onWarn: (m) => warns.push(m) });
     assert.equal(l.skipped, 24964);
@@ -114,12 +122,15 @@ describeWithData("datasets: official list files", () => {
     writeFileSync(join(noLabel, "list.txt"), "00001.png\n");
     rmSync(join(noLabel, "labels/00001.png"));
     const ds2 = await p.open({ type: "gta5", root: noLabel, list: join(noLabel, "list.txt") } as DatasetConfig, {});
-    assert.throws(() => p.loader(ds2, cfg, { batchSize: 1, seed: 1, labels: true }), (e: Error) => e.message.startsWith(join(noLabel, "labels/00001.png")));
+    assert.throws(
+      () => p.loader(ds2, cfg, { batchSize: 1, seed: 1, labels: true }),
+      (e: Error) => e.message.startsWith(join(noLabel, "labels/00001.png")),
+    );
     // an unlabelled (target) use does not need the label
     p.loader(ds2, cfg, { batchSize: 1, seed: 1, labels: false }).close();
   });
 
-  it("synthia train.txt: 9,400 names \"RGB/0000000.png\" -> RGB/ and GT/LABELS/ (the RGB/ prefix is not doubled)", async () => {
+  it('synthia train.txt: 9,400 names "RGB/0000000.png" -> RGB/ and GT/LABELS/ (the RGB/ prefix is not doubled)', async () => {
     assert.equal(lines(SYNTHIA_LIST).length, 9400);
     const s = await new SynthiaAdapter().list({ root: "/data/synthia", list: SYNTHIA_LIST });
     assert.equal(s.length, 9400);
@@ -132,7 +143,12 @@ describeWithData("datasets: official list files", () => {
     const f = join(tmp(), "two.txt");
     writeFileSync(f, lines(join(root, "val.txt")).slice(3, 5).join("\n") + "\n");
     const s = await new CamVidAdapter().list({ root, split: "train", list: f });
-    assert.deepEqual(s.map((x) => x.image), lines(join(root, "val.txt")).slice(3, 5).map((l) => join(root, "val", l.split(" ")[0]!.split("/").pop()!)));
+    assert.deepEqual(
+      s.map((x) => x.image),
+      lines(join(root, "val.txt"))
+        .slice(3, 5)
+        .map((l) => join(root, "val", l.split(" ")[0]!.split("/").pop()!)),
+    );
     const empty = join(tmp(), "empty.txt");
     writeFileSync(empty, "\n\n");
     await assert.rejects(new CamVidAdapter().list({ root, list: empty }), (e: Error) => e.message.includes(empty) && /empty/.test(e.message));

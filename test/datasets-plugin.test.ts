@@ -20,7 +20,11 @@ function pluginFolder(): string {
   const dir = tmp();
   mkdirSync(join(dir, "node_modules/@adaptseg"), { recursive: true });
   const dn = join(repoRoot, "packages/datasets/node_modules");
-  for (const [to, from] of [["@adaptseg/core", join(dn, "@adaptseg/core")], ["inversify", join(dn, "inversify")], ["@adaptseg/datasets", join(repoRoot, "packages/datasets")]]) {
+  for (const [to, from] of [
+    ["@adaptseg/core", join(dn, "@adaptseg/core")],
+    ["inversify", join(dn, "inversify")],
+    ["@adaptseg/datasets", join(repoRoot, "packages/datasets")],
+  ]) {
     symlinkSync(realpathSync(from!), join(dir, "node_modules", to!), "dir");
   }
   writeFileSync(join(dir, "my-dataset.mjs"), PLUGIN);
@@ -51,12 +55,22 @@ describeWithData("datasets: an external dataset plugin (docs/adding-a-dataset.md
     const cli = join(repoRoot, "packages/cli/dist/cli.js");
     // cwd is the temp folder: nothing of the repo is on the plugin's resolution path but its node_modules links.
     const r = await promisify(execFile)(process.execPath, [cli, "train", "--config", join(dir, "config.json"), "--out", out, "--max-iters", "2"], { cwd: dir, maxBuffer: 1 << 24 });
-    const events = readFileSync(join(out, "events.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const events = readFileSync(join(out, "events.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const its = events.filter((e) => e.type === "iteration");
-    assert.deepEqual(its.map((e) => e.iteration), [1, 2], r.stdout + r.stderr);
+    assert.deepEqual(
+      its.map((e) => e.iteration),
+      [1, 2],
+      r.stdout + r.stderr,
+    );
     for (const e of its) {
       assert.ok(Number.isFinite(e.losses.seg) && e.losses.seg > 0, JSON.stringify(e.losses));
-      assert.ok(Object.keys(e.losses).some((k) => k.startsWith("adv")), `an adversarial term (target used): ${Object.keys(e.losses)}`);
+      assert.ok(
+        Object.keys(e.losses).some((k) => k.startsWith("adv")),
+        `an adversarial term (target used): ${Object.keys(e.losses)}`,
+      );
     }
     // seg CE of an untrained 11-class net starts near ln(11)
     assert.ok(Math.abs(its[0].losses.seg - Math.log(11)) < 1.5, `seg ${its[0].losses.seg}`);

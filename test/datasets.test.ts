@@ -15,7 +15,8 @@ describe("datasets: cityscapes", () => {
     assert.ok(samples.length >= 4, `got ${samples.length}`);
     for (const s of samples) {
       const got = await cs.readLabel(s.label!);
-      assert.equal(got.width, 2048); assert.equal(got.height, 1024);
+      assert.equal(got.width, 2048);
+      assert.equal(got.height, 1024);
       const ref = await readIndexPng(s.label!.replace("_labelIds.png", "_labelTrainIds.png"), undefined);
       let diff = 0;
       for (let i = 0; i < ref.data.length; i++) if (got.data[i] !== ref.data[i]) diff++;
@@ -33,7 +34,10 @@ describe("datasets: cityscapes", () => {
   itWithData("the 256x128 val frame (cityscapes-pseudo): listed, decoded, labelIds -> train ids agree with labelTrainIds.png on >99%, differences on boundaries", async () => {
     const root = join(sharedData, "cityscapes-pseudo");
     const samples = await cs.list({ root, split: "val" });
-    assert.deepEqual(samples.map((s) => s.id), ["frankfurt_000000_000294"]);
+    assert.deepEqual(
+      samples.map((s) => s.id),
+      ["frankfurt_000000_000294"],
+    );
     const [s] = samples;
     assert.equal(s.label, join(root, "gtFine/val/frankfurt/frankfurt_000000_000294_gtFine_labelIds.png"));
     const img = await loadImage(s.image);
@@ -44,18 +48,26 @@ describe("datasets: cityscapes", () => {
     assert.deepEqual([got.width, got.height, ref.width, ref.height], [256, 128, 256, 128]);
     // SPEC section 3, written out independently of the adapter's table.
     const spec: Record<number, number> = { 7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18 };
-    let same = 0, offBoundary = 0;
-    const W = 256, H = 128;
+    let same = 0,
+      offBoundary = 0;
+    const W = 256,
+      H = 128;
     for (let i = 0; i < got.data.length; i++) {
       assert.equal(got.data[i], spec[ids.data[i]] ?? 255, `pixel ${i}: id ${ids.data[i]}`);
-      if (got.data[i] === ref.data[i]) { same++; continue; }
-      // a differing pixel must have the shipped value within one pixel in our map (a boundary shift)
-      const x = i % W, y = (i - x) / W;
-      let near = false;
-      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        const xx = x + dx, yy = y + dy;
-        if (xx >= 0 && yy >= 0 && xx < W && yy < H && got.data[yy * W + xx] === ref.data[i]) near = true;
+      if (got.data[i] === ref.data[i]) {
+        same++;
+        continue;
       }
+      // a differing pixel must have the shipped value within one pixel in our map (a boundary shift)
+      const x = i % W,
+        y = (i - x) / W;
+      let near = false;
+      for (let dy = -1; dy <= 1; dy++)
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx,
+            yy = y + dy;
+          if (xx >= 0 && yy >= 0 && xx < W && yy < H && got.data[yy * W + xx] === ref.data[i]) near = true;
+        }
       if (!near) offBoundary++;
     }
     assert.ok(same > 0.99 * got.data.length, `only ${same} of ${got.data.length} pixels agree with labelTrainIds.png`);
@@ -79,7 +91,8 @@ describeWithData("datasets: camvid", () => {
     assert.equal(val.length, 101);
     for (const s of [train[0], val[9]]) {
       const l = await cv.readLabel(s.label!);
-      assert.equal(l.width, 480); assert.equal(l.height, 360);
+      assert.equal(l.width, 480);
+      assert.equal(l.height, 360);
       assert.ok(l.data.every((v) => v <= 10 || v === 255));
       const img = await loadImage(s.image);
       assert.equal(img.data.length, 480 * 360 * 3);
@@ -102,7 +115,8 @@ describeWithData("datasets: camvid", () => {
       assert.ok(Math.abs(img.data[3 * i + 2] - (px[3 * i] - IMG_MEAN[2])) < 1e-4);
     }
     const small = await loadImage(s.image, { width: 240, height: 180 });
-    assert.equal(small.width, 240); assert.equal(small.data.length, 240 * 180 * 3);
+    assert.equal(small.width, 240);
+    assert.equal(small.data.length, 240 * 180 * 3);
   });
   it("rejects label values outside the map and truncated images, naming the file", async () => {
     const dir = tmp();
@@ -119,7 +133,8 @@ describeWithData("datasets: camvid", () => {
 describe("datasets: gta5 and synthia fixtures in their exact encodings", () => {
   it("gta5 decodes palette INDICES (label ids) to train ids, and rejects an RGB label", async () => {
     const root = tmp();
-    mkdirSync(join(root, "images")); mkdirSync(join(root, "labels"));
+    mkdirSync(join(root, "images"));
+    mkdirSync(join(root, "labels"));
     // Palette: entry k gets a colour unrelated to k, so decoding colours would give wrong answers.
     const palette = Array.from({ length: 256 }, (_, k) => [(k * 37) & 255, (k * 91) & 255, (k * 13) & 255] as [number, number, number]);
     const ids = new Uint8Array([7, 8, 11, 33, 0, 34, 26, 23]);
@@ -135,10 +150,15 @@ describe("datasets: gta5 and synthia fixtures in their exact encodings", () => {
   });
   it("synthia reads the first channel of a 16-bit RGB label, 16 and 13 classes; rejects 8-bit", async () => {
     const root = tmp();
-    mkdirSync(join(root, "RGB")); mkdirSync(join(root, "GT/LABELS"), { recursive: true });
+    mkdirSync(join(root, "RGB"));
+    mkdirSync(join(root, "GT/LABELS"), { recursive: true });
     const cls = [3, 4, 21, 5, 7, 11, 0, 300];
     const data = new Uint16Array(cls.length * 3);
-    cls.forEach((c, i) => { data[3 * i] = c; data[3 * i + 1] = 999; data[3 * i + 2] = 7; });
+    cls.forEach((c, i) => {
+      data[3 * i] = c;
+      data[3 * i + 1] = 999;
+      data[3 * i + 2] = 7;
+    });
     writeFileSync(join(root, "GT/LABELS/0000000.png"), encode({ width: 4, height: 2, data, channels: 3, depth: 16 }));
     writeFileSync(join(root, "RGB/0000000.png"), encode({ width: 4, height: 2, data: new Uint8Array(24), channels: 3, depth: 8 }));
     const sy = new SynthiaAdapter();
@@ -159,7 +179,10 @@ describeWithData("datasets: image-folder", () => {
   it("lists png frames recursively and sorted", async () => {
     const s = await new ImageFolderAdapter().list({ root: join(sharedData, "cityscapes-sample/leftImg8bit") });
     assert.equal(s.length, 4);
-    assert.deepEqual(s.map((x) => x.image), [...s.map((x) => x.image)].sort());
+    assert.deepEqual(
+      s.map((x) => x.image),
+      [...s.map((x) => x.image)].sort(),
+    );
     assert.equal(s[0].label, undefined);
   });
 });

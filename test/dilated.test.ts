@@ -24,14 +24,28 @@ describe("dilatedConv2d", function () {
     it(`forward equals tf.conv2d dilation ${d} pad ${pad} k${k} on ${n}x${h}x${w}, wasm and cpu`, async () => {
       const xs = [n, h, w, 3] as [number, number, number, number];
       const ws = [k, k, 3, 4] as [number, number, number, number];
-      const x = seeded(xs.reduce((a, b) => a * b), d + 1);
-      const wv = seeded(ws.reduce((a, b) => a * b), d + 2);
+      const x = seeded(
+        xs.reduce((a, b) => a * b),
+        d + 1,
+      );
+      const wv = seeded(
+        ws.reduce((a, b) => a * b),
+        d + 2,
+      );
       for (const b of ["wasm", "cpu"]) {
         const [got, want] = await onBackend(b, () =>
           tf.tidy(() => {
             const xt = tf.tensor4d(x, xs);
             const wt = tf.tensor4d(wv, ws);
-            const p = typeof pad === "number" ? ([[0, 0], [pad, pad], [pad, pad], [0, 0]] as tf.backend_util.ExplicitPadding) : pad;
+            const p =
+              typeof pad === "number"
+                ? ([
+                    [0, 0],
+                    [pad, pad],
+                    [pad, pad],
+                    [0, 0],
+                  ] as tf.backend_util.ExplicitPadding)
+                : pad;
             const ref = tf.conv2d(xt, wt, 1, p, "NHWC", d);
             const y = dilatedConv2d(xt, wt, d, pad);
             assert.deepEqual(y.shape, ref.shape);
@@ -56,7 +70,6 @@ describe("dilatedConv2d", function () {
       assert.ok(e.fdX < TOL && e.fdW < TOL, `wasm vs finite differences: ${JSON.stringify(e)}`);
     });
   }
-
 
   it("rejects stride with dilation, naming both", () => {
     tf.tidy(() => assert.throws(() => dilatedConv2d(tf.zeros([1, 8, 8, 1]), tf.zeros([3, 3, 1, 1]), 2, "same", 2), /stride 2 with dilation 2/));

@@ -7,7 +7,9 @@ import type { StrategyContext } from "@adaptseg/core";
 const bce = (z: number, y: number) => Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z)));
 
 describe("discriminators", () => {
-  before(async () => { await tf.setBackend("cpu"); });
+  before(async () => {
+    await tf.setBackend("cpu");
+  });
 
   it("GAN losses equal hand-computed BCE and MSE on a 1x2x2x1 map", () => {
     const z = [0.5, -1, 2, 0];
@@ -26,14 +28,19 @@ describe("discriminators", () => {
     let n = 0;
     for (const v of d.weights.values()) n += v.size;
     const ch = [19, 64, 128, 256, 512, 1];
-    assert.equal(n, ch.slice(1).reduce((a, c, i) => a + 16 * ch[i]! * c + c, 0));
+    assert.equal(
+      n,
+      ch.slice(1).reduce((a, c, i) => a + 16 * ch[i]! * c + c, 0),
+    );
     const x = tf.zeros([1, 64, 128, 19]) as tf.Tensor4D;
     const y = d.apply(x);
     assert.deepEqual(y.shape, [1, 2, 4, 1]);
     const u = new FCDiscriminator().create(19, { seed: 1, widthMultiplier: 0.125, upsample: true });
     const yu = u.apply(x);
     assert.deepEqual(yu.shape, [1, 64, 128, 1]);
-    tf.dispose([x, y, yu]); d.dispose(); u.dispose();
+    tf.dispose([x, y, yu]);
+    d.dispose();
+    u.dispose();
   });
 
   it("creating and disposing a discriminator leaves no tensors (variables own their initial values)", () => {
@@ -61,10 +68,19 @@ describe("discriminators", () => {
   it("strategies: term names, D loss = 0.5 src + 0.5 tgt, no leaks", () => {
     const ctx = { numClasses: 3, featureChannels: 4, discriminator: new FCDiscriminator(), seed: 3 } as unknown as StrategyContext;
     assert.equal((new SourceOnly().create({}, ctx) as GanRun).generatorLoss({ main: tf.zeros([1, 2, 2, 3]) }), undefined);
-    const outs = () => ({ main: tf.randomNormal([1, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D, aux: tf.randomNormal([1, 32, 32, 3], 0, 1, "float32", 2) as tf.Tensor4D, features: tf.randomNormal([1, 32, 32, 4], 0, 1, "float32", 3) as tf.Tensor4D });
-    for (const [S, levels] of [[OutputSpace, ["main"]], [MultiLevel, ["aux", "main"]], [FeatureLevel, ["features"]]] as const) {
+    const outs = () => ({
+      main: tf.randomNormal([1, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D,
+      aux: tf.randomNormal([1, 32, 32, 3], 0, 1, "float32", 2) as tf.Tensor4D,
+      features: tf.randomNormal([1, 32, 32, 4], 0, 1, "float32", 3) as tf.Tensor4D,
+    });
+    for (const [S, levels] of [
+      [OutputSpace, ["main"]],
+      [MultiLevel, ["aux", "main"]],
+      [FeatureLevel, ["features"]],
+    ] as const) {
       const run = new S().create({}, ctx) as GanRun;
-      const s = outs(), t = outs();
+      const s = outs(),
+        t = outs();
       const before = tf.memory().numTensors;
       for (let k = 0; k < 2; k++) {
         const g = run.generatorLoss(t)!;
@@ -75,7 +91,7 @@ describe("discriminators", () => {
           assert.ok(Math.abs(a! - b! - c!) < 1e-6);
           // src half is 0.5*BCE(D(src), 0): recompute by hand from the D logits
           const logits = tf.tidy(() => run.discriminators.get(l)!.apply(l === "features" ? s.features : tf.softmax(s[l]!)));
-          const hand = 0.5 * [...logits.dataSync()].reduce((acc, z) => acc + bce(z, 0), 0) / logits.size;
+          const hand = (0.5 * [...logits.dataSync()].reduce((acc, z) => acc + bce(z, 0), 0)) / logits.size;
           assert.ok(Math.abs(b! - hand) < 1e-5, `${l}: ${b} vs ${hand}`);
           logits.dispose();
         }

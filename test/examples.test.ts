@@ -20,7 +20,11 @@ describe("examples/", function () {
   this.timeout(120_000);
 
   it("cover every paper setting", () => {
-    const find = (pred: (c: ExperimentConfig) => boolean, what: string) => assert.ok(examples.some(([, c]) => pred(c)), `no example for ${what}`);
+    const find = (pred: (c: ExperimentConfig) => boolean, what: string) =>
+      assert.ok(
+        examples.some(([, c]) => pred(c)),
+        `no example for ${what}`,
+      );
     const gta = (c: ExperimentConfig) => c.source.type === "gta5" && c.target.type === "cityscapes";
     for (const s of ["source-only", "output-space", "multi-level", "feature-level"]) find((c) => gta(c) && c.adaptation.type === s, `GTA5 -> Cityscapes ${s}`);
     for (const n of [16, 13]) find((c) => c.source.type === "synthia" && c.target.type === "cityscapes" && c.source.options?.classes === n, `SYNTHIA -> Cityscapes (${n} classes)`);

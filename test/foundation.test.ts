@@ -44,27 +44,36 @@ describe("experiment config", () => {
     const container = await createContainer({}, { modules: builtinModules() });
     const c = base();
     (c.adaptation as { lambdaAdv: unknown[] }).lambdaAdv = [0.0002, "x"];
-    assert.throws(() => applyPluginOptions(c, container, "exp.json"), (e: ConfigError) => {
-      assert.ok(e instanceof ConfigError);
-      assert.ok(e.problems.includes("adaptation.lambdaAdv[1] must be a number"), e.message);
-      assert.match(e.message, /^exp\.json: invalid config/);
-      return true;
-    });
+    assert.throws(
+      () => applyPluginOptions(c, container, "exp.json"),
+      (e: ConfigError) => {
+        assert.ok(e instanceof ConfigError);
+        assert.ok(e.problems.includes("adaptation.lambdaAdv[1] must be a number"), e.message);
+        assert.match(e.message, /^exp\.json: invalid config/);
+        return true;
+      },
+    );
     assert.throws(() => validateConfig({ ...base(), seed: "x" }, "exp.json"), /seed must be an integer/);
   });
 
   it("rejects unknown keys and missing required fields by path", async () => {
     const container = await createContainer({}, { modules: builtinModules() });
     const c = { ...base(), model: { type: "vgg16-deeplab", widthMultipler: 0.5 } } as Record<string, unknown>;
-    assert.throws(() => applyPluginOptions(c, container), (e: ConfigError) => {
-      assert.ok(e.problems.includes("model.widthMultipler is not a known field"), e.message);
-      return true;
-    });
+    assert.throws(
+      () => applyPluginOptions(c, container),
+      (e: ConfigError) => {
+        assert.ok(e.problems.includes("model.widthMultipler is not a known field"), e.message);
+        return true;
+      },
+    );
     delete c.target;
-    assert.throws(() => validateConfig(c), (e: ConfigError) => {
-      assert.ok(e.problems.includes("target is required"), e.message);
-      return true;
-    });
+    assert.throws(
+      () => validateConfig(c),
+      (e: ConfigError) => {
+        assert.ok(e.problems.includes("target is required"), e.message);
+        return true;
+      },
+    );
     assert.throws(() => applyPluginOptions({ ...base(), adaptation: { type: "output-space", gan: "wgan" } }, container), /adaptation\.gan must be "vanilla" or "lsgan"/);
   });
 
@@ -74,7 +83,9 @@ describe("experiment config", () => {
   });
 
   it("`adaptseg schema` prints the schema composed from the plugins' own option schemas", async () => {
-    const printed = JSON.parse(execFileSync(process.execPath, [cli, "schema"], { encoding: "utf8" })) as { properties: { adaptation: { anyOf: { title: string; properties: Record<string, { type?: string }> }[] } } };
+    const printed = JSON.parse(execFileSync(process.execPath, [cli, "schema"], { encoding: "utf8" })) as {
+      properties: { adaptation: { anyOf: { title: string; properties: Record<string, { type?: string }> }[] } };
+    };
     const container = await createContainer({}, { modules: builtinModules() });
     assert.deepEqual(printed, withExtends(composeConfigSchema(container)));
     const os = printed.properties.adaptation.anyOf.find((v) => v.title === "output-space")!;
@@ -147,7 +158,10 @@ describe("adaptseg info", () => {
   it("--json names wasm as the backend here and says why the tfjs-node packages were skipped", () => {
     const info = JSON.parse(execFileSync(process.execPath, [cli, "info", "--json"], { encoding: "utf8", env: { ...process.env, ADAPTSEG_BACKEND: "" } }));
     assert.equal(info.backend, "wasm");
-    assert.deepEqual(info.skipped.map((s: { name: string }) => s.name), ["tfjs-node-gpu", "tfjs-node"]);
+    assert.deepEqual(
+      info.skipped.map((s: { name: string }) => s.name),
+      ["tfjs-node-gpu", "tfjs-node"],
+    );
     for (const s of info.skipped) assert.match(s.reason, /did not load|not installed|Cannot find/);
     assert.ok(info.plugins.AdaptationStrategy.length >= 4);
   });

@@ -24,7 +24,15 @@ describe("wasm training kernels", function () {
 
   for (const c of CONV_CASES) {
     it(`conv2d gradients, batch ${c.n} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} pad ${c.pad}`, async () => {
-      const pad = typeof c.pad === "number" ? ([[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as tf.backend_util.ExplicitPadding) : c.pad;
+      const pad =
+        typeof c.pad === "number"
+          ? ([
+              [0, 0],
+              [c.pad, c.pad],
+              [c.pad, c.pad],
+              [0, 0],
+            ] as tf.backend_util.ExplicitPadding)
+          : c.pad;
       const e = await gradCheck((x, w) => tf.conv2d(x, w, c.s, pad), [c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.h * 31 + c.k);
       assert.ok(e.cpuX < TOL && e.cpuW < TOL, `wasm vs cpu: ${JSON.stringify(e)}`);
       assert.ok(e.fdX < TOL && e.fdW < TOL, `wasm vs finite differences: ${JSON.stringify(e)}`);
@@ -33,7 +41,12 @@ describe("wasm training kernels", function () {
 
   it("Conv2DBackpropInput falls back to the shipped kernel where padding exceeds the kernel", async () => {
     // explicit padding 3 with a 2x2 kernel: the rotated-filter formulation would need negative padding
-    const pad = [[0, 0], [3, 3], [3, 3], [0, 0]] as tf.backend_util.ExplicitPadding;
+    const pad = [
+      [0, 0],
+      [3, 3],
+      [3, 3],
+      [0, 0],
+    ] as tf.backend_util.ExplicitPadding;
     const e = await gradCheck((x, w) => tf.conv2d(x, w, 1, pad), [1, 5, 5, 2], [2, 2, 2, 3], 5);
     assert.ok(e.cpuX < TOL && e.cpuW < TOL && e.fdX < TOL && e.fdW < TOL, JSON.stringify(e));
   });
@@ -50,7 +63,16 @@ describe("wasm training kernels", function () {
       d1: [4, 4, C, 4], // discriminator conv k4 s2 same
       d2: [3, 3, 4, 1],
     };
-    const params = Object.fromEntries(Object.entries(shapes).map(([k, s], i) => [k, seeded(s.reduce((a, b) => a * b), 100 + i, 0.4)]));
+    const params = Object.fromEntries(
+      Object.entries(shapes).map(([k, s], i) => [
+        k,
+        seeded(
+          s.reduce((a, b) => a * b),
+          100 + i,
+          0.4,
+        ),
+      ]),
+    );
     const img = seeded(2 * 18 * 18 * 3, 7, 1);
     const labels = Int32Array.from(seeded(2 * 18 * 18, 8, 1), (v) => (v > 0.8 ? 255 : Math.floor((v + 1) * 2.99) % C));
     const stepOn = (backend: string) =>
@@ -60,7 +82,15 @@ describe("wasm training kernels", function () {
           const loss = (p: Record<string, tf.Tensor4D>) => {
             const x = tf.tensor4d(img, [2, 18, 18, 3]);
             let h = tf.relu(tf.conv2d(x, p.w1, 1, "same"));
-            h = tf.leakyRelu(tf.conv2d(h, p.w2, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]), 0.2); // 9x9
+            h = tf.leakyRelu(
+              tf.conv2d(h, p.w2, 2, [
+                [0, 0],
+                [1, 1],
+                [1, 1],
+                [0, 0],
+              ]),
+              0.2,
+            ); // 9x9
             h = tf.maxPool(h, 2, 2, "same"); // 5x5 (ceil-mode-like)
             h = tf.relu(dilatedConv2d(h, p.w3, 2, "same"));
             const logits = tf.image.resizeBilinear(tf.conv2d(h, p.w4, 1, "valid"), [18, 18], true); // 3x3 -> 18x18
@@ -78,9 +108,7 @@ describe("wasm training kernels", function () {
             return tf.addN([ce, tf.mul(bce, 0.3), tf.mul(mse, 0.2)]) as tf.Scalar;
           };
           const names = Object.keys(vars);
-          const { value, grads } = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(Object.fromEntries(names.map((n, i) => [n, ts[i] as tf.Tensor4D]))))(
-            names.map((n) => vars[n]),
-          );
+          const { value, grads } = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(Object.fromEntries(names.map((n, i) => [n, ts[i] as tf.Tensor4D]))))(names.map((n) => vars[n]));
           return { loss: value.dataSync()[0], grads: grads.map((g) => g.dataSync() as Float32Array) };
         }),
       );
@@ -130,14 +158,19 @@ describe("wasm MaxPoolGrad replacement", () => {
     [[1, 7, 5, 2], 3, 2, "valid"],
   ] as [number[], number, number, "same" | "valid"][]) {
     it(`maxPool ${f}x${f} stride ${s} ${pad} on ${shape.join("x")}: wasm gradient equals cpu's, ties to the first max`, async () => {
-      const x = seeded(shape.reduce((a, b) => a * b), f * 10 + s).map((v) => Math.max(v, 0)); // ReLU zeros give ties
+      const x = seeded(
+        shape.reduce((a, b) => a * b),
+        f * 10 + s,
+      ).map((v) => Math.max(v, 0)); // ReLU zeros give ties
       const g = (b: string) =>
         onBackend(b, () =>
           tf.tidy(() => {
             const t = tf.tensor4d(x, shape as [number, number, number, number]);
             const y = tf.maxPool(t, f, s, pad);
             const r = tf.tensor(seeded(y.size, 9, 1), y.shape);
-            return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, f, s, pad), r)))(t).dataSync();
+            return tf
+              .grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, f, s, pad), r)))(t)
+              .dataSync();
           }),
         );
       const a = await g("wasm");
@@ -150,13 +183,44 @@ describe("wasm MaxPoolGrad replacement", () => {
 describe("wasm SpaceToBatchND / BatchToSpaceND heap kernels", () => {
   before(useWasmOnly);
   for (const [shape, block, pads] of [
-    [[1, 6, 8, 3], [2, 2], [[0, 0], [0, 0]]],
-    [[2, 5, 7, 4], [3, 3], [[3, 1], [3, 2]]],
-    [[2, 9, 6, 2], [4, 2], [[4, 3], [2, 0]]],
-    [[1, 4, 4, 5], [6, 6], [[6, 2], [6, 2]]], // padding larger than the map (ASPP d=6 on a small map)
+    [
+      [1, 6, 8, 3],
+      [2, 2],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+    ],
+    [
+      [2, 5, 7, 4],
+      [3, 3],
+      [
+        [3, 1],
+        [3, 2],
+      ],
+    ],
+    [
+      [2, 9, 6, 2],
+      [4, 2],
+      [
+        [4, 3],
+        [2, 0],
+      ],
+    ],
+    [
+      [1, 4, 4, 5],
+      [6, 6],
+      [
+        [6, 2],
+        [6, 2],
+      ],
+    ], // padding larger than the map (ASPP d=6 on a small map)
   ] as [Shape4, [number, number], [number, number][]][]) {
     it(`spaceToBatchND ${shape.join("x")} block ${block} pads ${JSON.stringify(pads)} and its gradient equal cpu's`, async () => {
-      const x = seeded(shape.reduce((a, b) => a * b), block[0] * 7 + shape[1]);
+      const x = seeded(
+        shape.reduce((a, b) => a * b),
+        block[0] * 7 + shape[1],
+      );
       const f = (b: string) =>
         onBackend(b, () =>
           tf.tidy(() => {

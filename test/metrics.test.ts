@@ -231,7 +231,12 @@ describeWithData("metrics: real Cityscapes label files", () => {
       // Shipped labelTrainIds as gt, mapped ids as prediction; a mapped 255 becomes class 19 (always wrong)
       // of a 20-class matrix, since predictions must lie in [0, n). Measured: aachen_000000_000019 0.99596,
       // aachen_000003_000019 0.99762, bochum_000000_000313 0.99672, bochum_000000_000885 0.99580.
-      const acc = new ConfusionMatrix(20).process(grey(`${f}_labelTrainIds.png`), ids.map((v) => Math.min(v, 19))).compute().pixelAccuracy;
+      const acc = new ConfusionMatrix(20)
+        .process(
+          grey(`${f}_labelTrainIds.png`),
+          ids.map((v) => Math.min(v, 19)),
+        )
+        .compute().pixelAccuracy;
       assert.ok(acc > 0.99, `${f}: pixel accuracy ${acc}`);
     }
   });

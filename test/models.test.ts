@@ -4,13 +4,30 @@ import "@tensorflow/tfjs-backend-cpu";
 import { VggDeeplab, VggDeeplabNet } from "@adaptseg/models-vgg";
 
 // Independent layer list of DeeplabVGG at full width: [cin, cout] of every 3x3 conv.
-const VGG = [[3, 64], [64, 64], [64, 128], [128, 128], [128, 256], [256, 256], [256, 256],
-  [256, 512], [512, 512], [512, 512], [512, 512], [512, 512], [512, 512], [512, 1024], [1024, 1024]];
+const VGG = [
+  [3, 64],
+  [64, 64],
+  [64, 128],
+  [128, 128],
+  [128, 256],
+  [256, 256],
+  [256, 256],
+  [256, 512],
+  [512, 512],
+  [512, 512],
+  [512, 512],
+  [512, 512],
+  [512, 512],
+  [512, 1024],
+  [1024, 1024],
+];
 const count = (convs: number[][]) => convs.reduce((a, [ci, co]) => a + 9 * ci! * co! + co!, 0);
 const w4 = (v: tf.Tensor) => v as tf.Tensor4D;
 
 describe("models-vgg (vgg16-deeplab)", () => {
-  before(async () => { await tf.setBackend("cpu"); });
+  before(async () => {
+    await tf.setBackend("cpu");
+  });
 
   it("full width: parameter count, weight names/order and init statistics", () => {
     const C = 19;
@@ -21,14 +38,20 @@ describe("models-vgg (vgg16-deeplab)", () => {
     assert.equal(n, count([...VGG, ...aspp(1024), ...aspp(512)]));
     const idx = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28];
     const names = [...idx.map((i) => `features.${i}`), "fc6", "fc7", ...[0, 1, 2, 3].map((k) => `classifier.${k}`), ...[0, 1, 2, 3].map((k) => `aux_classifier.${k}`)];
-    assert.deepEqual([...net.weights.keys()], names.flatMap((s) => [`${s}.weight`, `${s}.bias`]));
+    assert.deepEqual(
+      [...net.weights.keys()],
+      names.flatMap((s) => [`${s}.weight`, `${s}.bias`]),
+    );
     assert.deepEqual(net.weights.get("features.0.weight")!.shape, [3, 3, 3, 64]); // HWIO
     assert.equal(net.featureChannels, 1024);
     const std = (k: string) => tf.tidy(() => Math.sqrt(tf.moments(net.weights.get(k)!).variance.dataSync()[0]!));
     assert.ok(Math.abs(std("fc6.weight") / Math.sqrt(2 / (9 * 1024)) - 1) < 0.02, "fc6 kaiming fan_out std");
     assert.ok(Math.abs(std("features.0.weight") / Math.sqrt(2 / (9 * 64)) - 1) < 0.1, "conv1_1 kaiming fan_out std");
     assert.ok(Math.abs(std("classifier.0.weight") / 0.01 - 1) < 0.05, "ASPP std 0.01");
-    assert.equal(tf.tidy(() => tf.sum(tf.abs(net.weights.get("fc7.bias")!)).dataSync()[0]), 0);
+    assert.equal(
+      tf.tidy(() => tf.sum(tf.abs(net.weights.get("fc7.bias")!)).dataSync()[0]),
+      0,
+    );
     net.dispose();
   });
 
@@ -44,16 +67,20 @@ describe("models-vgg (vgg16-deeplab)", () => {
     assert.deepEqual(a.features!.shape, [2, 9, 13, 128]);
     assert.equal(fixed.featureChannels, 128);
     // Same seed -> same weights; features identical, heads differ only in the branches summed.
-    assert.equal(tf.tidy(() => tf.max(tf.abs(tf.sub(a.features!, b.features!))).dataSync()[0]), 0);
+    assert.equal(
+      tf.tidy(() => tf.max(tf.abs(tf.sub(a.features!, b.features!))).dataSync()[0]),
+      0,
+    );
     // Reference: forward tf.conv2d with its own dilation argument (not dilatedConv2d), summed by hand.
-    const manual = (net: VggDeeplabNet, f: tf.Tensor4D, prefix: string, branches: number) => tf.tidy(() => {
-      let s: tf.Tensor = tf.zeros([f.shape[0], f.shape[1], f.shape[2], 5]);
-      for (let k = 0; k < branches; k++) {
-        const d = [6, 12, 18, 24][k]!;
-        s = tf.add(s, tf.add(tf.conv2d(f, w4(net.weights.get(`${prefix}.${k}.weight`)!), 1, "same", "NHWC", d), net.weights.get(`${prefix}.${k}.bias`)!));
-      }
-      return s;
-    });
+    const manual = (net: VggDeeplabNet, f: tf.Tensor4D, prefix: string, branches: number) =>
+      tf.tidy(() => {
+        let s: tf.Tensor = tf.zeros([f.shape[0], f.shape[1], f.shape[2], 5]);
+        for (let k = 0; k < branches; k++) {
+          const d = [6, 12, 18, 24][k]!;
+          s = tf.add(s, tf.add(tf.conv2d(f, w4(net.weights.get(`${prefix}.${k}.weight`)!), 1, "same", "NHWC", d), net.weights.get(`${prefix}.${k}.bias`)!));
+        }
+        return s;
+      });
     const maxDiff = (p: tf.Tensor, q: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(p, q))).dataSync()[0]!);
     const scale = tf.tidy(() => tf.max(tf.abs(a.main)).dataSync()[0]!);
     assert.ok(scale > 0);
@@ -73,7 +100,10 @@ describe("models-vgg (vgg16-deeplab)", () => {
     const o = net.apply(x);
     assert.deepEqual(o.main.shape, [1, 21 - 8, 25 - 8, 3]);
     assert.equal(o.aux, undefined);
-    o.main.dispose(); o.features!.dispose(); x.dispose(); net.dispose();
+    o.main.dispose();
+    o.features!.dispose();
+    x.dispose();
+    net.dispose();
     assert.equal(tf.memory().numTensors, n0, "create + apply + dispose leaves no tensors");
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, init: "no-such-vgg16.safetensors" }), /model\.init: no-such-vgg16\.safetensors does not exist/);
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, aspp: "bogus" as never }), /model\.aspp/);

@@ -13,8 +13,13 @@ import { buildExperiment, createAdaptation, listCheckpoints, readCheckpoint, run
 import type { GanRun } from "@adaptseg/discriminators";
 import { describeWithData, sharedData, tmp } from "./helpers.js";
 
-const H = 64, W = 128, SEED = 11;
-const LR_G = 0.01, WD = 5e-4, LR_D = 1e-4, LAMBDA = 0.1;
+const H = 64,
+  W = 128,
+  SEED = 11;
+const LR_G = 0.01,
+  WD = 5e-4,
+  LR_D = 1e-4,
+  LAMBDA = 0.1;
 
 function config(): ExperimentConfig {
   const camvid = (options: Record<string, unknown>) => ({ type: "camvid", root: "camvid/CamVid", split: "train", size: { width: W, height: H }, limit: 4, options });
@@ -32,7 +37,11 @@ function config(): ExperimentConfig {
 }
 
 const arrays = (n: Network) => new Map([...n.weights].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));
-const argmaxAbs = (a: ArrayLike<number>) => { let b = 0; for (let i = 1; i < a.length; i++) if (Math.abs(a[i]!) > Math.abs(a[b]!)) b = i; return b; };
+const argmaxAbs = (a: ArrayLike<number>) => {
+  let b = 0;
+  for (let i = 1; i < a.length; i++) if (Math.abs(a[i]!) > Math.abs(a[b]!)) b = i;
+  return b;
+};
 const maxAbs = (a: ArrayLike<number>) => Math.abs(a[argmaxAbs(a)]!);
 
 describeWithData("finite differences and one trainer step (output-space, 1/8 width, 64x128)", function () {
@@ -49,7 +58,11 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
     // The first batches runTraining draws (same loader seeds: seed for source, seed + 7 for target).
     const first = async (ds: typeof exp.source, c: typeof cfg.source, seed: number, labels: boolean): Promise<Batch> => {
       const l = exp.pipeline.loader(ds, c, { batchSize: 1, seed, labels });
-      try { return await l.next(); } finally { l.close(); }
+      try {
+        return await l.next();
+      } finally {
+        l.close();
+      }
     };
     const sb = await first(exp.source, cfg.source, SEED, true);
     const tb = await first(exp.target, cfg.target, SEED + 7, false);
@@ -71,16 +84,23 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
       tf.dispose([l, ...Object.values(g)]);
       return out;
     };
-    const gG = grads(gLoss, net), gAdv = grads(advLoss, net), gD = grads(dLoss, D);
+    const gG = grads(gLoss, net),
+      gAdv = grads(advLoss, net),
+      gD = grads(dLoss, D);
     const losses = { seg: value(segLoss), adv: value(advLoss) / LAMBDA, d: value(dLoss) };
     assert.equal(tf.memory().numTensors, n0, "gradient computation leaked tensors");
 
     // The same losses with their reductions in float64 JS (from float32 logits): the finite
     // differences below would otherwise drown in the float32 rounding of a scalar near 0.7 or 4.
     const C = net.numClasses;
-    const bce64 = (z: ArrayLike<number>, y: number) => { let s = 0; for (let i = 0; i < z.length; i++) s += Math.max(z[i]!, 0) - z[i]! * y + Math.log1p(Math.exp(-Math.abs(z[i]!))); return s / z.length; };
+    const bce64 = (z: ArrayLike<number>, y: number) => {
+      let s = 0;
+      for (let i = 0; i < z.length; i++) s += Math.max(z[i]!, 0) - z[i]! * y + Math.log1p(Math.exp(-Math.abs(z[i]!)));
+      return s / z.length;
+    };
     const ce64 = (logits: ArrayLike<number>, labels: Uint8Array) => {
-      let s = 0, n = 0;
+      let s = 0,
+        n = 0;
       for (let p = 0; p < labels.length; p++) {
         if (labels[p]! >= C) continue;
         let m = -Infinity;
@@ -93,11 +113,24 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
       return s / Math.max(n, 1);
     };
     const dLogits = (main: tf.Tensor4D) => tf.tidy(() => D.apply(tf.softmax(main)).dataSync());
-    const seg64 = () => ce64(tf.tidy(() => upsample(net.apply(xs).main, H, W).dataSync()), sb.labels!);
-    const adv64 = () => bce64(tf.tidy(() => dLogits(upsample(net.apply(xt).main, H, W))), 0);
+    const seg64 = () =>
+      ce64(
+        tf.tidy(() => upsample(net.apply(xs).main, H, W).dataSync()),
+        sb.labels!,
+      );
+    const adv64 = () =>
+      bce64(
+        tf.tidy(() => dLogits(upsample(net.apply(xt).main, H, W))),
+        0,
+      );
     const g64 = () => seg64() + LAMBDA * adv64();
     const d64 = () => 0.5 * bce64(dLogits(ps!), 0) + 0.5 * bce64(dLogits(pt!), 1);
-    for (const [name, a, b] of [["seg", seg64(), losses.seg], ["adv", adv64(), losses.adv], ["D", d64(), losses.d]] as const) assert.ok(Math.abs(a - b) < 1e-5 * Math.abs(b), `${name} loss: float64 ${a} vs TF.js ${b}`);
+    for (const [name, a, b] of [
+      ["seg", seg64(), losses.seg],
+      ["adv", adv64(), losses.adv],
+      ["D", d64(), losses.d],
+    ] as const)
+      assert.ok(Math.abs(a - b) < 1e-5 * Math.abs(b), `${name} loss: float64 ${a} vs TF.js ${b}`);
 
     // 1. Central differences (float32 network, float64 loss reductions):
     //  (a) single weights: the largest-gradient element of each chosen tensor, eps 3e-3;
@@ -110,7 +143,12 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
     const perturb = (n: Network, f: () => number, key: string, dir: (a: Float32Array, e: number) => void, eps: number) => {
       const v = n.weights.get(key)!;
       const base = v.dataSync().slice() as Float32Array;
-      const at = (e: number) => { const a = base.slice(); dir(a, e); tf.tidy(() => v.assign(tf.tensor(a, v.shape))); return f(); };
+      const at = (e: number) => {
+        const a = base.slice();
+        dir(a, e);
+        tf.tidy(() => v.assign(tf.tensor(a, v.shape)));
+        return f();
+      };
       const d = (at(eps) - at(-eps)) / (2 * eps);
       tf.tidy(() => v.assign(tf.tensor(base, v.shape)));
       return d;
@@ -122,12 +160,38 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
     };
     const single = (what: string, n: Network, f: () => number, g: Map<string, Float32Array>, key: string, eps: number, tol: number) => {
       const i = argmaxAbs(g.get(key)!);
-      compare(`${what} ${key}[${i}]`, g.get(key)![i]!, perturb(n, f, key, (a, e) => { a[i]! += e; }, eps), tol);
+      compare(
+        `${what} ${key}[${i}]`,
+        g.get(key)![i]!,
+        perturb(
+          n,
+          f,
+          key,
+          (a, e) => {
+            a[i]! += e;
+          },
+          eps,
+        ),
+        tol,
+      );
     };
     const along = (what: string, n: Network, f: () => number, g: Map<string, Float32Array>, key: string, eps: number, tol: number) => {
       const v = Float32Array.from(g.get(key)!, Math.sign);
       const auto = g.get(key)!.reduce((a, x) => a + Math.abs(x), 0);
-      compare(`${what} ${key} along sign(g)`, auto, perturb(n, f, key, (a, e) => { for (let i = 0; i < a.length; i++) a[i]! += e * v[i]!; }, eps), tol);
+      compare(
+        `${what} ${key} along sign(g)`,
+        auto,
+        perturb(
+          n,
+          f,
+          key,
+          (a, e) => {
+            for (let i = 0; i < a.length; i++) a[i]! += e * v[i]!;
+          },
+          eps,
+        ),
+        tol,
+      );
     };
     for (const k of ["features.0.weight", "features.28.weight", "fc6.weight", "classifier.1.weight", "classifier.3.bias"]) single("G", net, g64, gG, k, 3e-3, 1e-2);
     for (const k of ["conv1.weight", "conv3.weight", "conv5.weight", "conv5.bias"]) single("D", D, d64, gD, k, 3e-3, 1e-2);
@@ -139,7 +203,8 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
     assert.equal(tf.memory().numTensors, n0, "finite differences leaked tensors");
 
     // 2. One real trainer step.
-    const g0 = arrays(net), d0 = arrays(D);
+    const g0 = arrays(net),
+      d0 = arrays(D);
     tf.dispose([xs, ys, xt, ps!, pt!]);
     run.dispose();
     const out = tmp();
@@ -147,10 +212,16 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
     assert.equal(res.iteration, 1);
     const l = res.lossHistory[0]!;
     console.log(`      trainer losses ${JSON.stringify(l)}; recomputed ${JSON.stringify(losses)}`);
-    for (const [k, v] of [["seg", losses.seg], ["adv_main", losses.adv], ["d_main", losses.d]] as const) assert.ok(Math.abs(l[k]! - v) < 1e-5 * Math.abs(v), `${k}: trainer ${l[k]} vs ${v}`);
+    for (const [k, v] of [
+      ["seg", losses.seg],
+      ["adv_main", losses.adv],
+      ["d_main", losses.d],
+    ] as const)
+      assert.ok(Math.abs(l[k]! - v) < 1e-5 * Math.abs(v), `${k}: trainer ${l[k]} vs ${v}`);
     const g1 = arrays(net);
     const ck = readCheckpoint(listCheckpoints(out).at(-1)!.file);
-    let worstG = 0, advShare = 0;
+    let worstG = 0,
+      advShare = 0;
     for (const [k, w0] of g0) {
       const delta = g1.get(k)!.map((w, i) => w - w0[i]!);
       const want = gG.get(k)!.map((g, i) => -LR_G * (g + WD * w0[i]!));
@@ -159,22 +230,28 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
       advShare = Math.max(advShare, maxAbs(gAdv.get(k)!.map((g) => LR_G * g)) / maxAbs(want));
       assert.ok(err < 2e-3, `G ${k}: step differs from -lr (grad + wd w) by ${err.toExponential(2)}`);
     }
-    let worstD = 0, agree = 0, total = 0;
+    let worstD = 0,
+      agree = 0,
+      total = 0;
     for (const [k, w0] of d0) {
       const w1 = ck.tensors.get(`D/main/${k}`)!.data;
-      const g = gD.get(k)!, scale = maxAbs(g);
+      const g = gD.get(k)!,
+        scale = maxAbs(g);
       for (let i = 0; i < g.length; i++) {
         const delta = w1[i]! - w0[i]!;
         // Adam's first step is -lr g/(|g| + eps): for |g| near eps it hangs on float noise in g (the
         // ORT kernels round differently once a filter's weights are baked into the session), so the
         // step and its sign are checked where the gradient is not negligible.
         if (Math.abs(g[i]!) <= 1e-3 * scale) continue;
-        worstD = Math.max(worstD, Math.abs(delta + LR_D * g[i]! / (Math.abs(g[i]!) + 1e-8)) / LR_D);
-        total++; if (Math.sign(delta) === -Math.sign(g[i]!)) agree++;
+        worstD = Math.max(worstD, Math.abs(delta + (LR_D * g[i]!) / (Math.abs(g[i]!) + 1e-8)) / LR_D);
+        total++;
+        if (Math.sign(delta) === -Math.sign(g[i]!)) agree++;
       }
     }
     assert.ok(advShare > 10 * worstG, `the adversarial term (${advShare}) must be visible above the step error (${worstG})`);
-    console.log(`      G step: worst rel err ${worstG.toExponential(2)} (adv term alone up to ${advShare.toExponential(2)}); D step: worst err ${worstD.toExponential(2)} x lr, sign(delta) = -sign(grad) for ${agree}/${total}`);
+    console.log(
+      `      G step: worst rel err ${worstG.toExponential(2)} (adv term alone up to ${advShare.toExponential(2)}); D step: worst err ${worstD.toExponential(2)} x lr, sign(delta) = -sign(grad) for ${agree}/${total}`,
+    );
     assert.ok(worstD < 1e-2, `D step differs from the first Adam step by ${worstD} x lr`);
     assert.equal(agree, total);
     net.dispose();
@@ -186,7 +263,10 @@ describeWithData("finite differences and one trainer step (output-space, 1/8 wid
 // TF.js 4.22's own ResizeBilinearGrad ignores halfPixelCenters (and on cpu mislabels non-square
 // shapes); core replaces the gradient (ops/resize.ts). Down-sampling and align_corners too.
 describe("resizeBilinear gradient (core ops/resize.ts) equals the exact adjoint", () => {
-  before(async () => { await selectBackend(builtinBackends(), "wasm"); await import("@tensorflow/tfjs-backend-cpu"); });
+  before(async () => {
+    await selectBackend(builtinBackends(), "wasm");
+    await import("@tensorflow/tfjs-backend-cpu");
+  });
   const cases = [
     { from: [4, 6], to: [9, 13], align: false, half: true },
     { from: [8, 16], to: [64, 128], align: false, half: true },
@@ -205,8 +285,13 @@ describe("resizeBilinear gradient (core ops/resize.ts) equals the exact adjoint"
           const n0 = tf.memory().numTensors;
           const r = tf.randomNormal([2, c.to[0]!, c.to[1]!, 3], 0, 1, "float32", 3);
           const f = (x: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeBilinear(x as tf.Tensor4D, c.to as [number, number], c.align, c.half), r));
-          const g = tf.tidy(() => tf.grad(f)(tf.randomNormal(shape, 0, 1, "float32", 4)).dataSync());
-          let err = 0, scale = 0;
+          const g = tf.tidy(() =>
+            tf
+              .grad(f)(tf.randomNormal(shape, 0, 1, "float32", 4))
+              .dataSync(),
+          );
+          let err = 0,
+            scale = 0;
           for (let i = 0; i < g.length; i++) {
             const e = new Float32Array(g.length);
             e[i] = 1;

@@ -30,7 +30,10 @@ async function parity(what: string, f: () => Arrays): Promise<Arrays> {
   const c = await run("cpu");
   assert.deepEqual(Object.keys(w).sort(), Object.keys(c).sort());
   for (const k of Object.keys(c)) {
-    assert.ok(c[k]!.some((v) => v !== 0), `${what}: ${k} is all zeros on cpu (nothing to compare)`);
+    assert.ok(
+      c[k]!.some((v) => v !== 0),
+      `${what}: ${k} is all zeros on cpu (nothing to compare)`,
+    );
     const e = relErr(w[k]!, c[k]!);
     worst[what] = Math.max(worst[what] ?? 0, e);
     assert.ok(e < TOL, `${what}: ${k} differs between wasm and cpu by ${e.toExponential(2)} (relative)`);
@@ -41,11 +44,22 @@ async function parity(what: string, f: () => Arrays): Promise<Arrays> {
 describe("wasm vs cpu parity of the networks", function () {
   this.timeout(600_000);
   before(useWasm);
-  after(() => console.log(`      worst wasm-vs-cpu relative difference: ${Object.entries(worst).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(", ")}`));
+  after(() =>
+    console.log(
+      `      worst wasm-vs-cpu relative difference: ${Object.entries(worst)
+        .map(([k, v]) => `${k} ${v.toExponential(1)}`)
+        .join(", ")}`,
+    ),
+  );
 
   it("backbone (1/8 width, 33x41, aux head): main, aux, features and every weight gradient", async () => {
     const opts = { numClasses: 5, widthMultiplier: 0.125, auxHead: true, seed: 21 };
-    const weights = await onBackend("cpu", () => { const n = new VggDeeplabNet(opts); const s = snapshot(n); n.dispose(); return s; });
+    const weights = await onBackend("cpu", () => {
+      const n = new VggDeeplabNet(opts);
+      const s = snapshot(n);
+      n.dispose();
+      return s;
+    });
     const x = seeded(33 * 41 * 3, 5, 60); // mean-subtracted BGR range
     const r = { main: seeded(5 * 6 * 5, 6, 1), aux: seeded(5 * 6 * 5, 7, 1), features: seeded(5 * 6 * 128, 8, 1) };
     const out = await parity("backbone", () => {
@@ -72,7 +86,12 @@ describe("wasm vs cpu parity of the networks", function () {
   it("FC discriminator forward (logit map and upsampled) and gradients", async () => {
     const x = seeded(33 * 41 * 5, 9, 1);
     for (const upsample of [false, true]) {
-      const weights = await onBackend("cpu", () => { const d = new FCDiscriminatorNet(5, { seed: 2, widthMultiplier: 0.125 }); const s = snapshot(d); d.dispose(); return s; });
+      const weights = await onBackend("cpu", () => {
+        const d = new FCDiscriminatorNet(5, { seed: 2, widthMultiplier: 0.125 });
+        const s = snapshot(d);
+        d.dispose();
+        return s;
+      });
       const out = await parity(`FC discriminator (upsample ${upsample})`, () => {
         const d = new FCDiscriminator().create(5, { seed: 2, widthMultiplier: 0.125, upsample });
         load(d, weights);
@@ -93,12 +112,20 @@ describe("wasm vs cpu parity of the networks", function () {
 
   // Strategy losses on synthetic network outputs (the D needs >= 32x32 maps; feature-level's
   // features come from 256x256 images in practice, far too slow for the cpu backend here).
-  const C = 5, F = 16, H = 32, W = 40;
+  const C = 5,
+    F = 16,
+    H = 32,
+    W = 40;
   const outs = (seed: number) => ({ main: seeded(H * W * C, seed, 3), aux: seeded(H * W * C, seed + 1, 3), features: seeded(H * W * F, seed + 2, 2) });
-  const src = outs(30), tgt = outs(40);
+  const src = outs(30),
+    tgt = outs(40);
   const tensors = (o: typeof src): SegOutputs => ({ main: tf.tensor4d(o.main, [1, H, W, C]), aux: tf.tensor4d(o.aux, [1, H, W, C]), features: tf.tensor4d(o.features, [1, H, W, F]) });
   const ctx = { numClasses: C, featureChannels: F, discriminator: new FCDiscriminator(), discriminatorOptions: { widthMultiplier: 0.25 }, seed: 4 } as unknown as StrategyContext;
-  for (const [S, levels] of [[OutputSpace, ["main"]], [MultiLevel, ["aux", "main"]], [FeatureLevel, ["features"]]] as const) {
+  for (const [S, levels] of [
+    [OutputSpace, ["main"]],
+    [MultiLevel, ["aux", "main"]],
+    [FeatureLevel, ["features"]],
+  ] as const) {
     for (const gan of ["vanilla", "lsgan"] as const) {
       it(`${new S().name} (${gan}): G loss and its gradient wrt the target outputs, D loss and its gradient wrt D`, async () => {
         const options = { gan };
@@ -112,7 +139,8 @@ describe("wasm vs cpu parity of the networks", function () {
           const run = new S().create(options, ctx) as GanRun;
           for (const [l, d] of run.discriminators) load(d, dWeights[l]!);
           const res = tf.tidy(() => {
-            const s = tensors(src), t = tensors(tgt);
+            const s = tensors(src),
+              t = tensors(tgt);
             const arrays: Arrays = {};
             const keys = levels.map((l) => l as keyof SegOutputs);
             const g = tf.grads((...xs: tf.Tensor[]) => {
@@ -137,7 +165,12 @@ describe("wasm vs cpu parity of the networks", function () {
           run.dispose();
           return res;
         });
-        assert.deepEqual(Object.keys(out).filter((k) => k.startsWith("G adv_")).sort(), levels.map((l) => `G adv_${l}`).sort());
+        assert.deepEqual(
+          Object.keys(out)
+            .filter((k) => k.startsWith("G adv_"))
+            .sort(),
+          levels.map((l) => `G adv_${l}`).sort(),
+        );
       });
     }
   }

@@ -54,11 +54,16 @@ describe("onnxruntime conv kernels on wasm", function () {
     });
   }
 
-  const cases: ConvCase[] = [
-    ...CONV_CASES,
-    { n: 1, h: 20, w: 18, ci: 16, co: 24, k: 3, s: 1, pad: "same" },
-  ];
-  const explicit = (p: ConvCase["pad"]) => (typeof p === "number" ? ([[0, 0], [p, p], [p, p], [0, 0]] as tf.backend_util.ExplicitPadding) : p);
+  const cases: ConvCase[] = [...CONV_CASES, { n: 1, h: 20, w: 18, ci: 16, co: 24, k: 3, s: 1, pad: "same" }];
+  const explicit = (p: ConvCase["pad"]) =>
+    typeof p === "number"
+      ? ([
+          [0, 0],
+          [p, p],
+          [p, p],
+          [0, 0],
+        ] as tf.backend_util.ExplicitPadding)
+      : p;
   for (const c of cases) {
     it(`conv2d gradients, batch ${c.n} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} pad ${c.pad}`, async () => {
       const e = await viaOrt(() => gradCheck((x, w) => tf.conv2d(x, w, c.s, explicit(c.pad)), [c.n, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.h * 31 + c.k), 3);
@@ -77,7 +82,31 @@ describe("onnxruntime conv kernels on wasm", function () {
     it(`conv2d forward with dilation ${d}, pad ${pad}, batch ${n} equals cpu`, async () => {
       const xs: [number, number, number, number] = [n, 13, 11, 5];
       const ws: [number, number, number, number] = [3, 3, 5, 7];
-      const f = () => tf.tidy(() => tf.conv2d(tf.tensor4d(seeded(xs.reduce((a, b) => a * b), d), xs), tf.tensor4d(seeded(ws.reduce((a, b) => a * b), d + 1), ws), 1, pad, "NHWC", d).dataSync());
+      const f = () =>
+        tf.tidy(() =>
+          tf
+            .conv2d(
+              tf.tensor4d(
+                seeded(
+                  xs.reduce((a, b) => a * b),
+                  d,
+                ),
+                xs,
+              ),
+              tf.tensor4d(
+                seeded(
+                  ws.reduce((a, b) => a * b),
+                  d + 1,
+                ),
+                ws,
+              ),
+              1,
+              pad,
+              "NHWC",
+              d,
+            )
+            .dataSync(),
+        );
       const a = await viaOrt(() => onBackend("wasm", f), 1);
       const b = await onBackend("cpu", f);
       assert.ok(relErr(a, b) < TOL, `rel err ${relErr(a, b)}`);
@@ -87,10 +116,16 @@ describe("onnxruntime conv kernels on wasm", function () {
   it("a filter used again and again (inference) is baked into its session; results stay equal to cpu", async () => {
     const xs: [number, number, number, number] = [2, 9, 11, 6];
     const ws: [number, number, number, number] = [3, 3, 6, 5];
-    const x = seeded(xs.reduce((a, b) => a * b), 31);
+    const x = seeded(
+      xs.reduce((a, b) => a * b),
+      31,
+    );
     const results: number[] = [];
     for (const seed of [32, 33]) {
-      const wv = seeded(ws.reduce((a, b) => a * b), seed);
+      const wv = seeded(
+        ws.reduce((a, b) => a * b),
+        seed,
+      );
       const ref = await onBackend("cpu", () => tf.tidy(() => tf.conv2d(tf.tensor4d(x, xs), tf.tensor4d(wv, ws), 1, "same").dataSync()));
       const baked0 = ortKernelStats().baked;
       const got = await viaOrt(
@@ -98,12 +133,31 @@ describe("onnxruntime conv kernels on wasm", function () {
           onBackend("wasm", () =>
             tf.tidy(() => {
               const w = tf.tensor4d(wv, ws);
-              return Array.from({ length: 6 }, (_, i) => tf.conv2d(tf.tensor4d(x.map((v) => v * (i + 1)), xs), w, 1, "same").dataSync());
+              return Array.from({ length: 6 }, (_, i) =>
+                tf
+                  .conv2d(
+                    tf.tensor4d(
+                      x.map((v) => v * (i + 1)),
+                      xs,
+                    ),
+                    w,
+                    1,
+                    "same",
+                  )
+                  .dataSync(),
+              );
             }),
           ),
         6,
       );
-      got.forEach((g, i) => results.push(relErr(g, ref.map((v) => v * (i + 1)))));
+      got.forEach((g, i) =>
+        results.push(
+          relErr(
+            g,
+            ref.map((v) => v * (i + 1)),
+          ),
+        ),
+      );
       if (ort) assert.equal(ortKernelStats().baked, baked0 + 1, "one baked session per filter");
     }
     assert.ok(Math.max(...results) < TOL, `rel errs ${results}`);
@@ -116,7 +170,11 @@ describe("onnxruntime conv kernels on wasm", function () {
     const disc = new FCDiscriminator().create(C, { seed: 4, widthMultiplier: 0.125 });
     const vars = [...net.weights.values(), ...disc.weights.values()];
     const img = tf.tensor4d(seeded(2 * H * W * 3, 5, 100), [2, H, W, 3]);
-    const labels = tf.tensor3d(Int32Array.from(seeded(2 * H * W, 6, 1), (v) => Math.floor((v + 1) * 2.49) % C), [2, H, W], "int32");
+    const labels = tf.tensor3d(
+      Int32Array.from(seeded(2 * H * W, 6, 1), (v) => Math.floor((v + 1) * 2.49) % C),
+      [2, H, W],
+      "int32",
+    );
     const step = () =>
       tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => {
@@ -158,8 +216,7 @@ describe("onnxruntime conv kernels on wasm", function () {
   });
 
   it("ADAPTSEG_ORT=0 falls back to the wasm kernels and `adaptseg info` says why; without it info names onnxruntime", () => {
-    const info = (env: Record<string, string>) =>
-      JSON.parse(execFileSync(process.execPath, [cli, "info", "--json"], { encoding: "utf8", env: { ...process.env, ADAPTSEG_BACKEND: "wasm", ...env } }));
+    const info = (env: Record<string, string>) => JSON.parse(execFileSync(process.execPath, [cli, "info", "--json"], { encoding: "utf8", env: { ...process.env, ADAPTSEG_BACKEND: "wasm", ...env } }));
     const off = info({ ADAPTSEG_ORT: "0" });
     assert.equal(off.backend, "wasm");
     assert.equal(off.kernels, "wasm only (onnxruntime-node kernels off: disabled by ADAPTSEG_ORT=0)");

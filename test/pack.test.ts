@@ -38,7 +38,8 @@ describe("packages pack and install alone", function () {
         const keys = load(how, `@adaptseg/${p}`);
         if (p === "core") assert.ok(keys.includes("createContainer") && keys.includes("Backbone"), keys.join());
         else if (p === "engine") assert.ok(keys.includes("builtinModules") && keys.includes("train"), keys.join());
-        else if (p === "metrics") assert.ok(keys.includes("ConfusionMatrix") && keys.includes("formatTable"), keys.join()); // a plain library: no plugin point
+        else if (p === "metrics")
+          assert.ok(keys.includes("ConfusionMatrix") && keys.includes("formatTable"), keys.join()); // a plain library: no plugin point
         else assert.ok(keys.includes("containerModule"), `${p}: ${keys.join()}`);
       });
 

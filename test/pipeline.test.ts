@@ -59,8 +59,10 @@ describe("datasets: pipeline", () => {
     });
     it("missing root names both paths tried", async () => {
       const base = tmp();
-      await assert.rejects(p.open(cfgOf({ root: "no/such" }), { dataRoot: sharedData, baseDir: base }), (e: Error) =>
-        e.message.includes(join(sharedData, "no/such")) && e.message.includes(join(base, "no/such")));
+      await assert.rejects(
+        p.open(cfgOf({ root: "no/such" }), { dataRoot: sharedData, baseDir: base }),
+        (e: Error) => e.message.includes(join(sharedData, "no/such")) && e.message.includes(join(base, "no/such")),
+      );
     });
     it("an empty selection is a clear error naming the list", async () => {
       await assert.rejects(open({ options: { sequences: ["0001TP"], fraction: [0.999, 1] } }), /no samples in .*train\.txt/);
@@ -98,7 +100,10 @@ describe("datasets: pipeline", () => {
       assert.deepEqual([b.width, b.height], [96, 72]);
       assert.equal(b.images.length, 2 * 72 * 96 * 3);
       assert.equal(b.labels!.length, 2 * 72 * 96);
-      assert.deepEqual(b.ids, small.samples.slice(0, 2).map((s) => s.id));
+      assert.deepEqual(
+        b.ids,
+        small.samples.slice(0, 2).map((s) => s.id),
+      );
       assert.ok(b.labels!.every((v) => v <= 10 || v === 255));
       assert.ok(new Set(b.labels).size >= 4, "a street scene has several classes");
       // the same frame via readImage (same resize path)
@@ -111,8 +116,10 @@ describe("datasets: pipeline", () => {
       const one = await open({ limit: 1 });
       const plain = await p.loader(one, cfgOf(), { batchSize: 1, seed: 3, labels: true }).next();
       const l = p.loader(one, cfgOf({ augment: { mirror: true } }), { batchSize: 1, seed: 3, labels: true });
-      let same = 0, flipped = 0;
-      const W = 96, H = 72;
+      let same = 0,
+        flipped = 0;
+      const W = 96,
+        H = 72;
       for (let i = 0; i < 12; i++) {
         const b = await l.next();
         if (b.images.every((v, k) => v === plain.images[k])) {
@@ -208,7 +215,10 @@ describe("datasets: pipeline", () => {
   itWithData("checkClassSpaces: camvid vs cityscapes throws naming both spaces; camvid vs camvid passes", async () => {
     const cv = (await open({ limit: 1 })).meta;
     const cs = (await p.open({ type: "cityscapes", root: "cityscapes-sample", split: "train", limit: 1 } as DatasetConfig, { dataRoot: sharedData })).meta;
-    assert.throws(() => p.checkClassSpaces(cv, cs), (e: Error) => e.message.includes(`"${cv.classSpace}"`) && e.message.includes(`"${cs.classSpace}"`));
+    assert.throws(
+      () => p.checkClassSpaces(cv, cs),
+      (e: Error) => e.message.includes(`"${cv.classSpace}"`) && e.message.includes(`"${cs.classSpace}"`),
+    );
     assert.notEqual(cv.classSpace, cs.classSpace);
     p.checkClassSpaces(cv, cv);
   });
@@ -253,20 +263,21 @@ describe("datasets: pipeline", () => {
       const logs: string[] = [];
       const dir = await ensureCamVid(root, { baseUrl: base, splits: ["train"], log: (m) => logs.push(m) });
       assert.equal(dir, join(root, "camvid", "CamVid"));
-      for (const id of src.ids)
-        for (const d of ["train", "trainannot"]) assert.deepEqual(readFileSync(join(dir, d, `${id}.png`)), readFileSync(join(CAMVID, d, `${id}.png`)));
+      for (const id of src.ids) for (const d of ["train", "trainannot"]) assert.deepEqual(readFileSync(join(dir, d, `${id}.png`)), readFileSync(join(CAMVID, d, `${id}.png`)));
       assert.equal(readFileSync(join(dir, "train.txt"), "utf8"), readFileSync(join(src.dir, "train.txt"), "utf8"));
       assert.equal(logs.length, 1);
       const ds = await p.open(cfgOf({ options: {} }), { dataRoot: root });
-      assert.deepEqual(ds.samples.map((s) => s.id), src.ids);
+      assert.deepEqual(
+        ds.samples.map((s) => s.id),
+        src.ids,
+      );
       // present: no second download
       await ensureCamVid(root, { baseUrl: `${base}/gone`, splits: ["train"] });
     });
 
     it("a 404 is an error naming the URL, and leaves no list behind", async () => {
       const root = tmp();
-      await assert.rejects(ensureCamVid(root, { baseUrl: `${base}/gone`, splits: ["train"] }), (e: Error) =>
-        e.message.includes(`${base}/gone/train.txt`) && /404/.test(e.message));
+      await assert.rejects(ensureCamVid(root, { baseUrl: `${base}/gone`, splits: ["train"] }), (e: Error) => e.message.includes(`${base}/gone/train.txt`) && /404/.test(e.message));
       assert.ok(!existsSync(join(root, "camvid", "CamVid", "train.txt")));
       // a listed frame that is missing on the server
       writeFileSync(join(src.dir, "val.txt"), "/SegNet/CamVid/val/missing.png /SegNet/CamVid/valannot/missing.png\n");

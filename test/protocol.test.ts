@@ -33,7 +33,11 @@ describe("predict protocol: parsing", () => {
   it("predict params: each problem names its field", () => {
     assert.deepEqual(predictParamsProblems({ image: "a.png", maxWidth: 64, maxChars: 1000, alpha: 0 }), []);
     const p = predictParamsProblems({ image: "", maxWidth: -5, maxChars: 1.5, alpha: 2, extra: 1 });
-    for (const f of ["params.image", "params.maxWidth", "params.maxChars", "params.alpha", "params.extra"]) assert.ok(p.some((x) => x.startsWith(f)), `${f} in ${p.join(" | ")}`);
+    for (const f of ["params.image", "params.maxWidth", "params.maxChars", "params.alpha", "params.extra"])
+      assert.ok(
+        p.some((x) => x.startsWith(f)),
+        `${f} in ${p.join(" | ")}`,
+      );
     assert.match(predictParamsProblems(null)[0]!, /params must be an object, got null/);
   });
 
@@ -54,14 +58,21 @@ describeWithData("adaptseg predict-server", function () {
     const cfg = { ...tinyConfig("source-only", 2), evaluation: undefined };
     writeFileSync(join(dir, "exp.json"), JSON.stringify(cfg));
     execFileSync(process.execPath, [cli, "train", "--config", join(dir, "exp.json"), "--out", join(dir, "run"), "--data", sharedData], { stdio: "pipe" });
-    const file = readdirSync(join(dir, "run")).filter((f) => f.endsWith(".safetensors")).sort().at(-1);
+    const file = readdirSync(join(dir, "run"))
+      .filter((f) => f.endsWith(".safetensors"))
+      .sort()
+      .at(-1);
     assert.ok(file, "the run wrote a checkpoint");
     checkpoint = join(dir, "run", file);
   });
 
   it("answers null, bad JSON, negative sizes, an unknown method and a cancelled request with errors, and the good requests behind them with results", async () => {
     const val = join(sharedData, "camvid/CamVid/val");
-    const [img1, img2] = readdirSync(val).filter((f) => f.endsWith(".png")).sort().slice(0, 2).map((f) => join(val, f));
+    const [img1, img2] = readdirSync(val)
+      .filter((f) => f.endsWith(".png"))
+      .sort()
+      .slice(0, 2)
+      .map((f) => join(val, f));
     const lines = [
       "null",
       "{not json",
@@ -86,13 +97,26 @@ describeWithData("adaptseg predict-server", function () {
     const code = await new Promise<number | null>((resolve) => p.on("exit", resolve));
     assert.equal(code, 0, err);
     assert.doesNotMatch(err, /^\s+at /m, "no stack trace");
-    const answers = out.trim().split("\n").map((l) => parseResponse<PredictResult>(l)) as ResponseMessage<PredictResult>[];
+    const answers = out
+      .trim()
+      .split("\n")
+      .map((l) => parseResponse<PredictResult>(l)) as ResponseMessage<PredictResult>[];
     assert.ok(answers.every(Boolean), out.slice(0, 2000));
     // One answer per non-blank line but the cancel notification (answered through request 6), in order.
-    assert.deepEqual(answers.map((a) => a.id), [null, null, null, "flat", 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(
+      answers.map((a) => a.id),
+      [null, null, null, "flat", 1, 2, 3, 4, 5, 6, 7],
+    );
     const byId = (id: number) => answers.find((a) => a.id === id)!;
     const errorOf = (a: ResponseMessage<PredictResult>) => (assert.ok(a.error, JSON.stringify(a).slice(0, 200)), a.error!);
-    assert.deepEqual(answers.slice(0, 3).map((a) => [a.id, errorOf(a).code]), [[null, ErrorCodes.InvalidRequest], [null, ErrorCodes.ParseError], [null, ErrorCodes.InvalidRequest]]);
+    assert.deepEqual(
+      answers.slice(0, 3).map((a) => [a.id, errorOf(a).code]),
+      [
+        [null, ErrorCodes.InvalidRequest],
+        [null, ErrorCodes.ParseError],
+        [null, ErrorCodes.InvalidRequest],
+      ],
+    );
     assert.equal(answers[3]!.id, "flat");
     assert.match(errorOf(answers[3]!).message, /"method"/);
     assert.equal(errorOf(byId(1)).code, ErrorCodes.InvalidParams);
@@ -102,7 +126,10 @@ describeWithData("adaptseg predict-server", function () {
     assert.equal(errorOf(byId(4)).code, ErrorCodes.RequestFailed);
     assert.match(errorOf(byId(4)).message, /image not found: .*no-such-image\.png/);
     assert.equal(errorOf(byId(6)).code, ErrorCodes.RequestCancelled);
-    for (const [id, w] of [[5, 64], [7, 32]] as const) {
+    for (const [id, w] of [
+      [5, 64],
+      [7, 32],
+    ] as const) {
       const r = byId(id);
       assert.equal(r.error, undefined, JSON.stringify(r.error));
       assert.equal(r.result!.width, w);

@@ -23,12 +23,21 @@ const cat = (...parts: (Uint8Array | number[] | string)[]) => {
   const bufs = parts.map((p) => (typeof p === "string" ? Buffer.from(p, "latin1") : Buffer.from(p as Uint8Array)));
   return new Uint8Array(Buffer.concat(bufs));
 };
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
-const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+const u16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(n);
+  return b;
+};
 
 /** A zip of stored entries, as torch writes them (without its 64-byte alignment). */
 function storedZip(entries: [string, Uint8Array][]): Uint8Array {
-  const local: Uint8Array[] = [], central: Uint8Array[] = [];
+  const local: Uint8Array[] = [],
+    central: Uint8Array[] = [];
   let off = 0;
   for (const [name, data] of entries) {
     const crc = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32?.(data) ?? 0;
@@ -43,20 +52,28 @@ function storedZip(entries: [string, Uint8Array][]): Uint8Array {
 }
 
 /** A pickle (protocol 2) that calls `module.name(arg)` when Python unpickles it. */
-const callPickle = (module: string, name: string, arg: string) =>
-  cat("\x80\x02", `c${module}\n${name}\n`, "q\x00", "X", u32(arg.length), arg, "q\x01\x85q\x02Rq\x03.");
+const callPickle = (module: string, name: string, arg: string) => cat("\x80\x02", `c${module}\n${name}\n`, "q\x00", "X", u32(arg.length), arg, "q\x01\x85q\x02Rq\x03.");
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!)); return m; };
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
 
 describe("PyTorch .pth reader", function () {
   this.timeout(60_000);
-  before(async () => { await tf.setBackend("cpu"); });
+  before(async () => {
+    await tf.setBackend("cpu");
+  });
 
   it("reads the zip format (torch >= 1.6) and the legacy stream (the official checkpoints) to the same tensors", () => {
     const zip = readStateDict(fix("deeplab_multi.pth"));
     const legacy = readStateDict(fix("deeplab_multi_legacy.pth"));
     assert.equal(zip.size, 640);
-    assert.deepEqual([...legacy.keys()], [...zip.keys()].map((k) => `Scale.${k}`));
+    assert.deepEqual(
+      [...legacy.keys()],
+      [...zip.keys()].map((k) => `Scale.${k}`),
+    );
     for (const [k, t] of zip) {
       const l = legacy.get(`Scale.${k}`)!;
       assert.deepEqual(l.shape, t.shape, k);
@@ -80,19 +97,26 @@ describe("PyTorch .pth reader", function () {
       const sd = readStateDict(fix(f)); // the dict under "state_dict"
       const dtypes: Record<string, string> = { f16: "float16", bf16: "bfloat16", f64: "float64", i32: "int32", transposed: "float32", row: "float32" };
       for (const [k, dtype] of Object.entries(dtypes)) {
-        const t = sd.get(k)!, ref = sd.get(`${k}.ref`)!;
+        const t = sd.get(k)!,
+          ref = sd.get(`${k}.ref`)!;
         assert.equal(t.torchDtype, dtype, k);
         assert.deepEqual(t.shape, ref.shape, k);
         assert.deepEqual([...t.data], [...ref.data], k);
       }
       assert.deepEqual(sd.get("transposed")!.shape, [4, 3]);
       // base = arange(12).reshape(3, 4) / 8 - 0.6 in float32; row = base[1]: elements 4..7 of the shared storage
-      assert.deepEqual([...sd.get("row")!.data], [4, 5, 6, 7].map((i) => Math.fround(i / 8 - Math.fround(0.6))));
+      assert.deepEqual(
+        [...sd.get("row")!.data],
+        [4, 5, 6, 7].map((i) => Math.fround(i / 8 - Math.fround(0.6))),
+      );
     });
   }
 
   it("refuses a pickled whole module (not a state_dict), naming its class", () => {
-    assert.throws(() => readTorchFile(fix("whole_module.pth")), (e: Error) => e instanceof PthError && /refusing to load/.test(e.message) && /torch\.nn\.modules\.conv\.Conv2d/.test(e.message) && /nothing in the file was executed/.test(e.message));
+    assert.throws(
+      () => readTorchFile(fix("whole_module.pth")),
+      (e: Error) => e instanceof PthError && /refusing to load/.test(e.message) && /torch\.nn\.modules\.conv\.Conv2d/.test(e.message) && /nothing in the file was executed/.test(e.message),
+    );
   });
 
   it("refuses pickles that call anything else (posix.system, builtins.eval, object construction), in both formats, and runs none of it", () => {
@@ -103,8 +127,17 @@ describe("PyTorch .pth reader", function () {
     const inDict = cat("\x80\x02}q\x00(X\x01\x00\x00\x00a", evil.subarray(2, evil.length - 1), "u.");
     for (const pkl of [evil, inDict]) {
       const file = join(dir, "evil.pth");
-      writeFileSync(file, storedZip([["evil/data.pkl", pkl], ["evil/version", enc("3\n")]]));
-      assert.throws(() => readTorchFile(file), (e: Error) => e instanceof PthError && /refusing to load/.test(e.message) && /posix\.system/.test(e.message));
+      writeFileSync(
+        file,
+        storedZip([
+          ["evil/data.pkl", pkl],
+          ["evil/version", enc("3\n")],
+        ]),
+      );
+      assert.throws(
+        () => readTorchFile(file),
+        (e: Error) => e instanceof PthError && /refusing to load/.test(e.message) && /posix\.system/.test(e.message),
+      );
       assert.throws(() => readStateDict(file), /posix\.system/);
     }
     // legacy stream: magic number, protocol 1001, sys info, then the object
@@ -123,13 +156,17 @@ describe("PyTorch .pth reader", function () {
     const tar = new Uint8Array(1024);
     tar.set(enc("ustar"), 257);
     assert.throws(() => decodeTorchFile(tar, "old.pth"), /old\.pth: the legacy tar format .* not supported/);
-    const ts = storedZip([["m/code/m.py", enc("")], ["m/constants.pkl", enc("\x80\x02).")], ["m/data.pkl_", enc("")]]);
+    const ts = storedZip([
+      ["m/code/m.py", enc("")],
+      ["m/constants.pkl", enc("\x80\x02).")],
+      ["m/data.pkl_", enc("")],
+    ]);
     assert.throws(() => decodeTorchFile(ts, "script.pt"), /TorchScript archive/);
     const bytes = readFileSync(fix("deeplab_multi.pth"));
     assert.throws(() => decodeTorchFile(bytes.subarray(0, bytes.length - 200), "cut.pth"), /cut\.pth: .*(truncated|end-of-central-directory)/);
     const legacy = readFileSync(fix("deeplab_multi_legacy.pth"));
     assert.throws(() => decodeTorchFile(legacy.subarray(0, legacy.length - 100), "cut2.pth"), /cut2\.pth: .*truncated/);
-    assert.throws(() => decodeTorchFile(enc("{\"not\": \"torch\"}"), "x.json"), /not a PyTorch checkpoint/);
+    assert.throws(() => decodeTorchFile(enc('{"not": "torch"}'), "x.json"), /not a PyTorch checkpoint/);
     assert.throws(() => readStateDict(storedZip([["a/data.pkl", cat("\x80\x02]q\x00(K\x01K\x02e.")]])), /holds a list, not a state_dict/);
   });
 
@@ -143,7 +180,10 @@ describe("PyTorch .pth reader", function () {
       const expected = new Map([...net.weights].map(([k, v]) => [k, v.shape]));
       assert.throws(
         () => fitWeights(sd, expected, { source: "doctored.pth", rename: deeplabMultiRename({ heads: true, auxHead: true }), layout: "oihw" }),
-        (e: Error) => /^doctored\.pth: the weights do not fit the network: missing layer3\.4\.conv2\.weight; mis-shaped layer1\.0\.bn1\.running_var \[3\] \(expected \[2\]\); unexpected layer7\.conv\.weight \[1,1,1,1\]$/.test(e.message),
+        (e: Error) =>
+          /^doctored\.pth: the weights do not fit the network: missing layer3\.4\.conv2\.weight; mis-shaped layer1\.0\.bn1\.running_var \[3\] \(expected \[2\]\); unexpected layer7\.conv\.weight \[1,1,1,1\]$/.test(
+            e.message,
+          ),
       );
     } finally {
       net.dispose();
@@ -151,8 +191,13 @@ describe("PyTorch .pth reader", function () {
     // A network of another width or class count: the file's shapes, in the file's layout (OIHW).
     const wide = new ResnetDeeplabNet({ numClasses: 6, widthMultiplier: 1 / 16 });
     try {
-      assert.throws(() => loadTorchWeights(wide, fix("deeplab_multi.pth"), "full"), (e: Error) =>
-        /read as a DeeplabMulti state_dict/.test(e.message) && /mis-shaped conv1\.weight \[2,3,7,7\] \(expected \[4,3,7,7\]\)/.test(e.message) && /layer6\.conv2d_list\.3\.bias \[5\] \(expected \[6\]\)/.test(e.message));
+      assert.throws(
+        () => loadTorchWeights(wide, fix("deeplab_multi.pth"), "full"),
+        (e: Error) =>
+          /read as a DeeplabMulti state_dict/.test(e.message) &&
+          /mis-shaped conv1\.weight \[2,3,7,7\] \(expected \[4,3,7,7\]\)/.test(e.message) &&
+          /layer6\.conv2d_list\.3\.bias \[5\] \(expected \[6\]\)/.test(e.message),
+      );
     } finally {
       wide.dispose();
     }
@@ -164,7 +209,8 @@ describe("PyTorch .pth reader", function () {
     try {
       const r = loadTorchWeights(net, fix("deeplab_vgg.pth"), "full");
       assert.equal(r.loaded.length, net.weights.size);
-      const inp = io.get("input")!, ref = io.get("eval_faithful_main")!;
+      const inp = io.get("input")!,
+        ref = io.get("eval_faithful_main")!;
       const x = tf.tidy(() => tf.transpose(tf.tensor4d(inp.data, inp.shape as [number, number, number, number]), [0, 2, 3, 1])) as tf.Tensor4D;
       const o = net.apply(x);
       const ours = tf.tidy(() => tf.transpose(o.main, [0, 3, 1, 2]).dataSync());
@@ -190,7 +236,10 @@ describe("PyTorch .pth reader", function () {
         const want = k.startsWith("features.") ? a.weights.get(k)! : fresh.weights.get(k)!;
         assert.deepEqual(v.dataSync(), want.dataSync(), k);
       }
-      assert.throws(() => loadTorchWeights(fresh, fix("vgg16_torchvision.pth"), "full"), /read as a torchvision VGG-16 state_dict.*missing fc6\.weight, fc6\.bias, fc7\.weight, fc7\.bias, classifier\.0\.weight/);
+      assert.throws(
+        () => loadTorchWeights(fresh, fix("vgg16_torchvision.pth"), "full"),
+        /read as a torchvision VGG-16 state_dict.*missing fc6\.weight, fc6\.bias, fc7\.weight, fc7\.bias, classifier\.0\.weight/,
+      );
     } finally {
       [a, b, fresh].forEach((n) => n.dispose());
     }
@@ -220,15 +269,20 @@ describeWithData("adaptseg eval on an official PyTorch state_dict (.pth)", funct
     const dir = tmp();
     const cfgFile = join(dir, "pth-eval.json");
     const size = { width: 64, height: 48 };
-    writeFileSync(cfgFile, JSON.stringify({
-      name: "pth-eval", backend: "wasm",
-      model: { type: "resnet101-deeplab", widthMultiplier: 1 / 32, numClasses: 5, upsample: "align-corners", aspp: "faithful" },
-      adaptation: { type: "source-only" },
-      source: { type: "camvid", root: "camvid/CamVid", split: "train", size },
-      target: { type: "camvid", root: "camvid/CamVid", split: "val", size },
-    }));
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        name: "pth-eval",
+        backend: "wasm",
+        model: { type: "resnet101-deeplab", widthMultiplier: 1 / 32, numClasses: 5, upsample: "align-corners", aspp: "faithful" },
+        adaptation: { type: "source-only" },
+        source: { type: "camvid", root: "camvid/CamVid", split: "train", size },
+        target: { type: "camvid", root: "camvid/CamVid", split: "val", size },
+      }),
+    );
     const cli = join(repoRoot, "packages/cli/dist/cli.js");
-    const run = (file: string, out: string) => execFileSync(process.execPath, [cli, "eval", "--config", cfgFile, "--checkpoint", file, "--limit", "2", "--data", sharedData, "--out", out], { encoding: "utf8", stdio: "pipe" });
+    const run = (file: string, out: string) =>
+      execFileSync(process.execPath, [cli, "eval", "--config", cfgFile, "--checkpoint", file, "--limit", "2", "--data", sharedData, "--out", out], { encoding: "utf8", stdio: "pipe" });
     run(join(FIX, "deeplab_multi.pth"), join(dir, "a"));
     const m = JSON.parse(readFileSync(join(dir, "a", "metrics.json"), "utf8")) as { images: number; miou: number; perClass: Record<string, number | null> };
     assert.equal(m.images, 2);

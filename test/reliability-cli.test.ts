@@ -37,7 +37,9 @@ function runCli(args: string[], onLine?: (line: string, child: ReturnType<typeof
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [cli, ...args], { stdio: ["pipe", "pipe", "pipe"] });
     onSpawn?.(p.pid!);
-    let stdout = "", stderr = "", buf = "";
+    let stdout = "",
+      stderr = "",
+      buf = "";
     p.stdout!.setEncoding("utf8").on("data", (d: string) => {
       stdout += d;
       buf += d;
@@ -90,17 +92,32 @@ describe("reliability: signals, folders and the command line", function () {
     const runId = readCheckpoint(cks.at(-1)!.file).meta.runId;
     const r = spawnSync(process.execPath, [cli, "train", "--config", cfg, "--out", out, "--data", sharedData, "--resume"], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(readdirSync(out).filter((f) => f.endsWith(".tmp") || f.startsWith(".adaptseg.lock")), []);
+    assert.deepEqual(
+      readdirSync(out).filter((f) => f.endsWith(".tmp") || f.startsWith(".adaptseg.lock")),
+      [],
+    );
     const evs = events(out);
     const w = warnings(evs);
-    assert.ok(w.some((m) => new RegExp(`took over the lock of pid ${pid} .*no longer running`).test(m)), w.join("\n"));
-    if (left.length) assert.ok(w.some((m) => m.startsWith(`removed ${left.length} temporary file`)), w.join("\n"));
+    assert.ok(
+      w.some((m) => new RegExp(`took over the lock of pid ${pid} .*no longer running`).test(m)),
+      w.join("\n"),
+    );
+    if (left.length)
+      assert.ok(
+        w.some((m) => m.startsWith(`removed ${left.length} temporary file`)),
+        w.join("\n"),
+      );
     const start = evs.findLast((e) => e.type === "start") as { iteration: number; runId: string };
     assert.equal(start.iteration, cks.at(-1)!.iteration);
     assert.equal(start.runId, runId);
     assert.equal(readCheckpoint(listCheckpoints(out).at(-1)!.file).meta.iteration, 12);
-    record("signals", "kill -9 during a checkpoint write, then --resume", "warning", w.find((m) => m.startsWith("took over"))!,
-      `${cks.length} ckpts intact; ${left.length ? `${left.length} temporary removed` : "killed between writes"}; resumed at ${start.iteration} -> 12; lock released`);
+    record(
+      "signals",
+      "kill -9 during a checkpoint write, then --resume",
+      "warning",
+      w.find((m) => m.startsWith("took over"))!,
+      `${cks.length} ckpts intact; ${left.length ? `${left.length} temporary removed` : "killed between writes"}; resumed at ${start.iteration} -> 12; lock released`,
+    );
   });
 
   it("signals: SIGINT checkpoints, ends 'stopped', exits 0 and releases the lock", async () => {
@@ -190,7 +207,11 @@ describe("reliability: signals, folders and the command line", function () {
     const dir = tmp("adaptseg-rel-cli-");
     const out = join(dir, "run");
     const cfg = experiment(dir, 40);
-    const r = spawnSync("bash", ["-c", `"${process.execPath}" "${cli}" train --config "${cfg}" --out "${out}" --data "${sharedData}" --json-events | head -n 2 >/dev/null; echo "rc=\${PIPESTATUS[0]}" >&2`], { encoding: "utf8" });
+    const r = spawnSync(
+      "bash",
+      ["-c", `"${process.execPath}" "${cli}" train --config "${cfg}" --out "${out}" --data "${sharedData}" --json-events | head -n 2 >/dev/null; echo "rc=\${PIPESTATUS[0]}" >&2`],
+      { encoding: "utf8" },
+    );
     const rc = /rc=(\d+)/.exec(r.stderr)?.[1];
     assert.doesNotMatch(r.stderr, /EPIPE|\n\s+at /, r.stderr);
     assert.equal(rc, "0", r.stderr);
@@ -233,11 +254,22 @@ describe("reliability: signals, folders and the command line", function () {
   it("cli: predict-server answers every line (null, a negative size, then a good request)", async () => {
     const dir = tmp("adaptseg-rel-cli-");
     const r0 = await train(tinyConfig("source-only", 1), { outDir: join(dir, "run"), dataRoot: sharedData });
-    const lines = ["null", JSON.stringify({ jsonrpc: "2.0", id: 1, method: "predict", params: { image: IMG, maxWidth: -5 } }), JSON.stringify({ jsonrpc: "2.0", id: 2, method: "predict", params: { image: IMG, maxWidth: 32 } })];
+    const lines = [
+      "null",
+      JSON.stringify({ jsonrpc: "2.0", id: 1, method: "predict", params: { image: IMG, maxWidth: -5 } }),
+      JSON.stringify({ jsonrpc: "2.0", id: 2, method: "predict", params: { image: IMG, maxWidth: 32 } }),
+    ];
     const r = await runCli(["predict-server", "--checkpoint", r0.checkpoint!], undefined, lines.join("\n") + "\n");
-    const answers = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const answers = r.stdout
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     assert.equal(answers.length, 3, r.stdout + r.stderr);
-    assert.ok(answers.some((a) => a.id === null && a.error), "null line answered");
+    assert.ok(
+      answers.some((a) => a.id === null && a.error),
+      "null line answered",
+    );
     const neg = answers.find((a) => a.id === 1);
     assert.ok(neg?.error && /maxWidth/.test(neg.error.message), JSON.stringify(neg));
     assert.ok(answers.find((a) => a.id === 2)?.result?.width === 32);

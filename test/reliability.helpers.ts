@@ -58,7 +58,12 @@ export function snapshot(dir: string): Record<string, string> {
 
 export function events(dir: string): RunEvent[] {
   const f = join(dir, "events.jsonl");
-  return existsSync(f) ? readFileSync(f, "utf8").split("\n").map(parseEvent).filter((e): e is RunEvent => !!e) : [];
+  return existsSync(f)
+    ? readFileSync(f, "utf8")
+        .split("\n")
+        .map(parseEvent)
+        .filter((e): e is RunEvent => !!e)
+    : [];
 }
 
 /** A copy of a run folder in a new temporary folder. */

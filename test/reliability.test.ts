@@ -6,13 +6,13 @@ import { strict as nodeAssert } from "node:assert";
 // assert.ok without a message makes Node read the failing line's source to word one, which hangs on
 // tsx's transpiled one-line output: every ok() here gets a message.
 const assert: typeof nodeAssert = Object.assign(Object.create(nodeAssert), { ok: (v: unknown, m?: string | Error) => nodeAssert.ok(v, m ?? "expected a truthy value") });
-import fs, { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import fs, { existsSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { encode } from "fast-png";
-import { createContainer, loadWeights, saveWeights, validateConfig, type ExperimentConfig, type IterationEvent, type LogEvent, type RunEvent } from "@adaptseg/core";
+import { createContainer, saveWeights, validateConfig, type ExperimentConfig, type IterationEvent, type LogEvent, type RunEvent } from "@adaptseg/core";
 import { Predictor, builtinModules, listCheckpoints, readCheckpoint, train, type TrainOptions } from "@adaptseg/engine";
 import { repoRoot, sharedData, tinyConfig, tmp } from "./helpers.js";
 import { Corpus, bigPng, copyRun, events, poisonCheckpoint, rejects, snapshot, writeHeader } from "./reliability.helpers.js";
@@ -143,7 +143,10 @@ describe("reliability: bad input and faults (library)", function () {
     const ids = new Set(evs.map((e) => (e as { runId?: string }).runId));
     assert.equal(ids.size, 1);
     assert.notEqual([...ids][0], old);
-    assert.deepEqual(listCheckpoints(dir).map((c) => c.iteration), [2]);
+    assert.deepEqual(
+      listCheckpoints(dir).map((c) => c.iteration),
+      [2],
+    );
     assert.equal(readCheckpoint(r.checkpoint!).meta.runId, [...ids][0]);
     const w = warnings(evs).find((m) => m.startsWith("--overwrite: deleted 2 checkpoints"));
     assert.ok(w, warnings(evs).join("\n"));
@@ -236,7 +239,10 @@ describe("reliability: bad input and faults (library)", function () {
     truncateSync(join(dir, ck(4)), 1000);
     writeHeader(join(dir, ck(2)), "{not json");
     const before = snapshot(dir);
-    const msg = await rejects(train(base(6), opts(dir, { resume: true })), /--resume: no intact checkpoint in .*ckpt-00000004\.safetensors: .*ckpt-00000002\.safetensors: bad JSON header.*Nothing was changed/);
+    const msg = await rejects(
+      train(base(6), opts(dir, { resume: true })),
+      /--resume: no intact checkpoint in .*ckpt-00000004\.safetensors: .*ckpt-00000002\.safetensors: bad JSON header.*Nothing was changed/,
+    );
     assert.deepEqual(snapshot(dir), before);
     record("checkpoint", "all checkpoints broken, --resume", "clear error", msg, "every file byte-identical");
   });
@@ -248,7 +254,7 @@ describe("reliability: bad input and faults (library)", function () {
     assert.equal(r.iteration, 6);
     for (const l of r.lossHistory) for (const v of Object.values(l)) assert.ok(Number.isFinite(v));
     const w = warnings(events(dir)).find((m) => m.startsWith(`--resume: skipped ${ck(4)}:`));
-    assert.ok(w && w.includes(`${name}: 1 of`) && /NaN\/Infinity/.test(w), w);
+    assert.ok(w?.includes(`${name}: 1 of`) && /NaN\/Infinity/.test(w), w);
     record("checkpoint", "NaN weights in the newest checkpoint, --resume", "warning", w!, "resumed from ckpt-2; NaN file kept as .corrupt");
   });
 
@@ -261,7 +267,7 @@ describe("reliability: bad input and faults (library)", function () {
   });
 
   const headerRows: [kind: string, make: (file: string) => void, re: RegExp][] = [
-    ["header is not JSON", (f) => writeHeader(f, "{\"a\": [1, 2"), /bad JSON header/],
+    ["header is not JSON", (f) => writeHeader(f, '{"a": [1, 2'), /bad JSON header/],
     ["header entry without shape", (f) => writeHeader(f, JSON.stringify({ x: { dtype: "F32", data_offsets: [0, 4] } })), /bad header: tensor "x" has a bad "shape"/],
     ["header entry with bad offsets", (f) => writeHeader(f, JSON.stringify({ x: { dtype: "F32", shape: [1], data_offsets: "0-4" } })), /bad header: tensor "x" has bad "data_offsets"/],
     ["header is a JSON array", (f) => writeHeader(f, "[1, 2, 3]"), /bad header: not a JSON object/],
@@ -269,7 +275,11 @@ describe("reliability: bad input and faults (library)", function () {
     ["header length 2^63", (f) => writeHeader(f, "{}", 2n ** 63n), /header length 9223372036854775808 exceeds file size/],
     ["empty file", (f) => writeFileSync(f, ""), /too short for a safetensors header \(0 bytes\)/],
     ["a safetensors file of someone else", (f) => saveWeights(f, { w: { shape: [2], data: [1, 2] } }), /not an AdaptSeg checkpoint/],
-    ["metadata without iteration", (f) => saveWeights(f, { w: { shape: [1], data: [1] } }, { adaptseg: { format: "adaptseg-checkpoint/1", config: {} } }), /malformed checkpoint metadata \(missing iteration/],
+    [
+      "metadata without iteration",
+      (f) => saveWeights(f, { w: { shape: [1], data: [1] } }, { adaptseg: { format: "adaptseg-checkpoint/1", config: {} } }),
+      /malformed checkpoint metadata \(missing iteration/,
+    ],
   ];
   for (const [kind, make, re] of headerRows)
     it(`checkpoint: ${kind}: an error naming the file`, async () => {
@@ -349,7 +359,10 @@ describe("reliability: bad input and faults (library)", function () {
     const w = warnings(events(dir));
     const g = w.find((m) => m.startsWith(`--resume: training.optimizerG.lr changed 0.01 -> 0.02 since ${ck(4)}: using the new value`));
     assert.ok(g, w.join("\n"));
-    assert.ok(w.some((m) => m.startsWith("--resume: training.optimizerD.lr changed (default) -> 0.0002")), w.join("\n"));
+    assert.ok(
+      w.some((m) => m.startsWith("--resume: training.optimizerD.lr changed (default) -> 0.0002")),
+      w.join("\n"),
+    );
     const its = events(dir).filter((e): e is IterationEvent => e.type === "iteration" && e.iteration > 4);
     assert.ok(Math.abs(its[0]!.lr.G - 0.02 * Math.pow(1 - 4 / 100, 0.9)) < 1e-12);
     record("resume", "learning rates changed on --resume", "warning", g!, "resumed 4 -> 6 with the new rates");
@@ -366,7 +379,12 @@ describe("reliability: bad input and faults (library)", function () {
     it(`resume: a changed ${kind} is an error naming the field; nothing changed`, async () => {
       const dir = copyRun(finished);
       const before = snapshot(dir);
-      const msg = await rejects(train(change(base(6)) ?? base(6), opts(dir, { resume: true, ...extra })), /^--resume: the config differs from .*ckpt-00000004\.safetensors in (a field|fields) that cannot change within a run: /, re, /Nothing was changed/);
+      const msg = await rejects(
+        train(change(base(6)) ?? base(6), opts(dir, { resume: true, ...extra })),
+        /^--resume: the config differs from .*ckpt-00000004\.safetensors in (a field|fields) that cannot change within a run: /,
+        re,
+        /Nothing was changed/,
+      );
       assert.deepEqual(snapshot(dir), before);
       record("resume", `${kind} changed on --resume`, "clear error", msg, "every file byte-identical");
     });
@@ -377,8 +395,14 @@ describe("reliability: bad input and faults (library)", function () {
     const good = snapshot(dir)[ck(4)];
     // lr 1e300 is Infinity in float32: iteration 5's loss is finite (computed before the step), its weights are not.
     const c = withTraining(base(6), { optimizerG: { lr: 1e300 }, snapshotEvery: 1, keepSnapshots: 1 });
-    const msg = await rejects(train(c, opts(dir, { resume: true })), new RegExp(`refusing to write .*${ck(5)}: non-finite values after iteration 5 in G/.*NaN/Infinity.*the last good checkpoint is .*${ck(4)} \\(iteration 4\\), kept`));
-    assert.deepEqual(listCheckpoints(dir).map((c) => c.iteration), [2, 4]);
+    const msg = await rejects(
+      train(c, opts(dir, { resume: true })),
+      new RegExp(`refusing to write .*${ck(5)}: non-finite values after iteration 5 in G/.*NaN/Infinity.*the last good checkpoint is .*${ck(4)} \\(iteration 4\\), kept`),
+    );
+    assert.deepEqual(
+      listCheckpoints(dir).map((c) => c.iteration),
+      [2, 4],
+    );
     assert.equal(snapshot(dir)[ck(4)], good);
     assert.ok(!readdirSync(dir).some((f) => f.endsWith(".tmp")));
     const end = events(dir).at(-1)!;
@@ -408,7 +432,10 @@ describe("reliability: bad input and faults (library)", function () {
     syncBuiltinESMExports();
     let msg: string;
     try {
-      msg = await rejects(() => saveWeights(file, { w: { shape: [1000], data: new Float32Array(1000) } }), new RegExp(`^cannot write ${file}: ENOSPC.*after \\d+ of \\d+ bytes \\(disk full\\); nothing was replaced`));
+      msg = await rejects(
+        () => saveWeights(file, { w: { shape: [1000], data: new Float32Array(1000) } }),
+        new RegExp(`^cannot write ${file}: ENOSPC.*after \\d+ of \\d+ bytes \\(disk full\\); nothing was replaced`),
+      );
     } finally {
       (fs as { writeSync: unknown }).writeSync = real;
       syncBuiltinESMExports();
@@ -434,7 +461,10 @@ describe("reliability: bad input and faults (library)", function () {
     try {
       const dir = join(mnt, "run");
       const msg = await rejects(train(base(4), opts(dir)), new RegExp(`cannot write ${dir}/${ck(4)}: ENOSPC.*the last good checkpoint is ${dir}/${ck(2)} \\(iteration 2\\), kept`));
-      assert.deepEqual(listCheckpoints(dir).map((c) => c.iteration), [2]);
+      assert.deepEqual(
+        listCheckpoints(dir).map((c) => c.iteration),
+        [2],
+      );
       assert.equal(readCheckpoint(join(dir, ck(2))).meta.iteration, 2);
       assert.ok(!readdirSync(dir).some((f) => f.endsWith(".tmp")), readdirSync(dir).join());
       record("disk", "full disk (tmpfs) at the 2nd checkpoint", "clear error", msg, "ckpt-2 intact, no ckpt-4, no temporary");
@@ -507,7 +537,7 @@ describe("reliability: bad input and faults (library)", function () {
       const s = await p.segment(img);
       for (const a of [Number("abc"), 1.5, -0.1]) {
         const m2 = await rejects(() => p.render(s, a), /^alpha must be a number from 0 to 1, got /);
-        if (Number.isNaN(a)) record("data", "overlay alpha NaN (\"abc\")", "clear error", m2, "nothing written");
+        if (Number.isNaN(a)) record("data", 'overlay alpha NaN ("abc")', "clear error", m2, "nothing written");
       }
       record("data", "overlay alpha 1.5 / -0.1", "clear error", "alpha must be a number from 0 to 1, got 1.5", "nothing written");
     } finally {
@@ -536,8 +566,11 @@ describe("reliability: bad input and faults (library)", function () {
   it("plugins: a plugin registering a built-in's name is an error naming both", async () => {
     const dir = pluginDir();
     adapterPlugin(dir, "dup.mjs", ["camvid"]);
-    const msg = await rejects(createContainer({ plugins: ["./dup.mjs"] }, { baseDir: dir, modules: builtinModules() }), new RegExp(`plugin "\\./dup\\.mjs" \\(${join(dir, "dup.mjs")}\\) registers DatasetAdapter "camvid", a name the built-in CamVidAdapter .* already registers`));
-    record("plugins", "plugin re-uses built-in name \"camvid\"", "clear error", msg, "nothing written");
+    const msg = await rejects(
+      createContainer({ plugins: ["./dup.mjs"] }, { baseDir: dir, modules: builtinModules() }),
+      new RegExp(`plugin "\\./dup\\.mjs" \\(${join(dir, "dup.mjs")}\\) registers DatasetAdapter "camvid", a name the built-in CamVidAdapter .* already registers`),
+    );
+    record("plugins", 'plugin re-uses built-in name "camvid"', "clear error", msg, "nothing written");
   });
 
   it("plugins: two plugins with one name; one plugin registering a name twice", async () => {
@@ -545,7 +578,10 @@ describe("reliability: bad input and faults (library)", function () {
     adapterPlugin(dir, "a.mjs", ["frames"]);
     adapterPlugin(dir, "b.mjs", ["frames"]);
     adapterPlugin(dir, "twice.mjs", ["clips", "clips"]);
-    const m1 = await rejects(createContainer({ plugins: ["./a.mjs", "./b.mjs"] }, { baseDir: dir, modules: builtinModules() }), /plugin "\.\/b\.mjs" .* registers DatasetAdapter "frames", a name plugin "\.\/a\.mjs" .* already registers/);
+    const m1 = await rejects(
+      createContainer({ plugins: ["./a.mjs", "./b.mjs"] }, { baseDir: dir, modules: builtinModules() }),
+      /plugin "\.\/b\.mjs" .* registers DatasetAdapter "frames", a name plugin "\.\/a\.mjs" .* already registers/,
+    );
     record("plugins", "two plugins, one name", "clear error", m1, "nothing written");
     const m2 = await rejects(createContainer({ plugins: ["./twice.mjs"] }, { baseDir: dir, modules: builtinModules() }), /plugin "\.\/twice\.mjs" .* registers DatasetAdapter "clips" 2 times/);
     record("plugins", "one plugin, a name twice", "clear error", m2, "nothing written");

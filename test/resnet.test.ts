@@ -11,7 +11,8 @@ import { ResnetDeeplab, ResnetDeeplabNet, atrous3x3, containerModule, readStateD
 import { repoRoot } from "./helpers.js";
 
 const FIX = join(repoRoot, "test/fixtures/torch");
-const C = 5, W = 1 / 32; // the fixtures' classes and width
+const C = 5,
+  W = 1 / 32; // the fixtures' classes and width
 const io = readStateDict(join(FIX, "deeplab_multi_io.pth"));
 const nchwToNhwc = (t: TorchTensor) => tf.tidy(() => tf.transpose(tf.tensor4d(t.data, t.shape as [number, number, number, number]), [0, 2, 3, 1])) as tf.Tensor4D;
 const input = () => nchwToNhwc(io.get("input")!);
@@ -26,7 +27,12 @@ function officialParameterCount(classes: number): number {
   const bn = (c: number) => 2 * c; // affine weight + bias (running statistics are buffers)
   let n = 7 * 7 * 3 * 64 + bn(64);
   let cin = 64;
-  for (const [planes, blocks] of [[64, 3], [128, 4], [256, 23], [512, 3]] as const) {
+  for (const [planes, blocks] of [
+    [64, 3],
+    [128, 4],
+    [256, 23],
+    [512, 3],
+  ] as const) {
     for (let i = 0; i < blocks; i++) {
       n += cin * planes + bn(planes) + 9 * planes * planes + bn(planes) + planes * 4 * planes + bn(4 * planes);
       if (i === 0) n += cin * 4 * planes + bn(4 * planes); // every layer's first block has a projection shortcut
@@ -39,7 +45,9 @@ function officialParameterCount(classes: number): number {
 
 describe("models-resnet (resnet101-deeplab)", function () {
   this.timeout(60_000);
-  before(async () => { await tf.setBackend("cpu"); });
+  before(async () => {
+    await tf.setBackend("cpu");
+  });
 
   it("full width: the official DeeplabMulti's parameter count and names; heads and BN split out", () => {
     assert.equal(officialParameterCount(19), 44_601_560); // sum(p.numel() for p in DeeplabMulti(19).parameters()), torch 1.13
@@ -70,7 +78,9 @@ describe("models-resnet (resnet101-deeplab)", function () {
     const noAux = new ResnetDeeplabNet({ numClasses: 3, widthMultiplier: W, seed: 2, auxHead: false });
     const x = tf.randomNormal([2, 37, 50, 3], 0, 50, "float32", 3) as tf.Tensor4D;
     try {
-      const a = fixed.apply(x), b = faithful.apply(x), c = noAux.apply(x);
+      const a = fixed.apply(x),
+        b = faithful.apply(x),
+        c = noAux.apply(x);
       assert.deepEqual(a.main.shape, [2, 5, 7, 3]);
       assert.deepEqual(a.aux!.shape, [2, 5, 7, 3]);
       assert.deepEqual(a.features!.shape, [2, 5, 7, 64]);
@@ -86,10 +96,31 @@ describe("models-resnet (resnet101-deeplab)", function () {
   });
 
   it("atrous3x3 drops only taps that read padding: equal to a plain dilated conv, values and gradients", () => {
-    for (const [h, w, d] of [[9, 11, 6], [9, 11, 12], [12, 13, 12], [13, 12, 12], [9, 30, 18], [3, 3, 24], [1, 5, 1]] as const) {
+    for (const [h, w, d] of [
+      [9, 11, 6],
+      [9, 11, 12],
+      [12, 13, 12],
+      [13, 12, 12],
+      [9, 30, 18],
+      [3, 3, 24],
+      [1, 5, 1],
+    ] as const) {
       const x = tf.randomNormal([2, h, w, 3], 0, 1, "float32", h * w) as tf.Tensor4D;
       const k = tf.randomNormal([3, 3, 3, 4], 0, 1, "float32", d) as tf.Tensor4D;
-      const ref = (xx: tf.Tensor4D, kk: tf.Tensor4D) => tf.conv2d(tf.pad(xx, [[0, 0], [d, d], [d, d], [0, 0]]) as tf.Tensor4D, kk, 1, "valid", "NHWC", d);
+      const ref = (xx: tf.Tensor4D, kk: tf.Tensor4D) =>
+        tf.conv2d(
+          tf.pad(xx, [
+            [0, 0],
+            [d, d],
+            [d, d],
+            [0, 0],
+          ]) as tf.Tensor4D,
+          kk,
+          1,
+          "valid",
+          "NHWC",
+          d,
+        );
       const [a, b] = [atrous3x3(x, k, d), ref(x, k)];
       assert.ok(relErr(a, b) < 1e-6, `${h}x${w} d=${d}`);
       const r = tf.randomNormal(b.shape, 0, 1, "float32", 1);
@@ -143,7 +174,10 @@ describe("models-resnet (resnet101-deeplab)", function () {
     const e = { aux: relErr(o.aux!, nchwToNhwc(io.get("train_faithful_aux")!)), main: relErr(o.main, nchwToNhwc(io.get("train_faithful_main")!)) };
     assert.ok(e.aux < 1e-4 && e.main < 1e-4, `train-mode outputs: ${JSON.stringify(e)}`);
     const moved = values(net, "layer3.22.bn3.running_var");
-    assert.ok(moved.some((v, i) => Math.abs(v - before[i]!) > 1e-3 * Math.abs(before[i]!)), "running statistics moved");
+    assert.ok(
+      moved.some((v, i) => Math.abs(v - before[i]!) > 1e-3 * Math.abs(before[i]!)),
+      "running statistics moved",
+    );
     for (const bn of ["bn1", "layer1.0.bn1", "layer3.22.bn3", "layer4.0.downsample.1", "layer4.2.bn3"]) {
       for (const s of ["running_mean", "running_var"]) {
         const ref = io.get(`after.${bn}.${s}`)!;
@@ -166,18 +200,25 @@ describe("models-resnet (resnet101-deeplab)", function () {
     const before = new Map(bnNames.map((n) => [n, values(net, n)]));
     const conv = values(net, "layer3.5.conv2.weight");
     const evalOut = net.apply(x);
-    const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-      const o = net.apply(x, { training: true });
-      assert.equal(relErr(o.main, evalOut.main), 0);
-      return tf.add(tf.mean(tf.square(o.main)), tf.mean(tf.square(o.aux!))) as tf.Scalar;
-    }), [...net.weights.values()]);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.tidy(() => {
+          const o = net.apply(x, { training: true });
+          assert.equal(relErr(o.main, evalOut.main), 0);
+          return tf.add(tf.mean(tf.square(o.main)), tf.mean(tf.square(o.aux!))) as tf.Scalar;
+        }),
+      [...net.weights.values()],
+    );
     for (const [n, v] of net.weights) {
       const g = grads[v.name];
       if (g) tf.tidy(() => v.assign(tf.sub(v, tf.mul(g, 1e-3))));
       else assert.ok(bnNames.includes(n), `${n} got no gradient`);
     }
     for (const n of bnNames) assert.deepEqual(values(net, n), before.get(n), n);
-    assert.ok(values(net, "layer3.5.conv2.weight").some((v, i) => v !== conv[i]), "the convs did move");
+    assert.ok(
+      values(net, "layer3.5.conv2.weight").some((v, i) => v !== conv[i]),
+      "the convs did move",
+    );
     tf.dispose([x, value, ...Object.values(grads), evalOut.main, evalOut.aux!, evalOut.features!]);
     net.dispose();
   });
@@ -186,24 +227,37 @@ describe("models-resnet (resnet101-deeplab)", function () {
   const fixtureLoss = (net: ResnetDeeplabNet, x: tf.Tensor4D) => {
     const [rMain, rAux] = [nchwToNhwc(io.get("r_main")!), nchwToNhwc(io.get("r_aux")!)];
     return {
-      loss: () => tf.tidy(() => {
-        const o = net.apply(x, { training: true });
-        return tf.add(tf.sum(tf.mul(o.main, rMain)), tf.mul(tf.sum(tf.mul(o.aux!, rAux)), 0.5)) as tf.Scalar;
-      }),
+      loss: () =>
+        tf.tidy(() => {
+          const o = net.apply(x, { training: true });
+          return tf.add(tf.sum(tf.mul(o.main, rMain)), tf.mul(tf.sum(tf.mul(o.aux!, rAux)), 0.5)) as tf.Scalar;
+        }),
       // in float64 from the float32 outputs: finite differences of a float32 scalar would be noise
-      loss64: () => tf.tidy(() => {
-        const o = net.apply(x, { training: true });
-        const [m, a, rm, ra] = [o.main.dataSync(), o.aux!.dataSync(), rMain.dataSync(), rAux.dataSync()];
-        let s = 0;
-        for (let i = 0; i < m.length; i++) s += m[i]! * rm[i]! + 0.5 * a[i]! * ra[i]!;
-        return s;
-      }),
+      loss64: () =>
+        tf.tidy(() => {
+          const o = net.apply(x, { training: true });
+          const [m, a, rm, ra] = [o.main.dataSync(), o.aux!.dataSync(), rMain.dataSync(), rAux.dataSync()];
+          let s = 0;
+          for (let i = 0; i < m.length; i++) s += m[i]! * rm[i]! + 0.5 * a[i]! * ra[i]!;
+          return s;
+        }),
       dispose: () => tf.dispose([rMain, rAux]),
     };
   };
-  const GRAD_CHECKS = ["conv1.weight", "layer1.0.conv2.weight", "layer2.0.downsample.0.weight", "layer3.11.conv3.weight", "layer4.2.conv2.weight", "layer5.conv2d_list.1.weight", "layer6.conv2d_list.0.bias"];
+  const GRAD_CHECKS = [
+    "conv1.weight",
+    "layer1.0.conv2.weight",
+    "layer2.0.downsample.0.weight",
+    "layer3.11.conv3.weight",
+    "layer4.2.conv2.weight",
+    "layer5.conv2d_list.1.weight",
+    "layer6.conv2d_list.0.bias",
+  ];
 
-  for (const [bn, aspp] of [["frozen", "fixed"], ["faithful", "faithful"]] as const) {
+  for (const [bn, aspp] of [
+    ["frozen", "fixed"],
+    ["faithful", "faithful"],
+  ] as const) {
     it(`gradients equal PyTorch's (bn ${bn}, aspp ${aspp}) for weights from conv1 to the heads, and central finite differences`, () => {
       const net = new ResnetDeeplabNet({ numClasses: C, widthMultiplier: W, bn, aspp, weights: join(FIX, "deeplab_multi.pth") });
       const x = input();
@@ -232,7 +286,12 @@ describe("models-resnet (resnet101-deeplab)", function () {
           for (let i = 1; i < g.length; i++) if (Math.abs(g[i]!) > Math.abs(g[k]!)) k = i;
           const w0 = v.dataSync().slice();
           const eps = 1e-3;
-          const at = (d: number) => { const w1 = w0.slice(); w1[k]! += d; v.assign(tf.tensor(w1, v.shape)); return f.loss64(); };
+          const at = (d: number) => {
+            const w1 = w0.slice();
+            w1[k]! += d;
+            v.assign(tf.tensor(w1, v.shape));
+            return f.loss64();
+          };
           const fd = (at(eps) - at(-eps)) / (2 * eps);
           v.assign(tf.tensor(w0, v.shape));
           assert.ok(Math.abs(g[k]!) > 1, `${name}: gradient ${g[k]} too small to test`);
@@ -262,13 +321,20 @@ describe("models-resnet (resnet101-deeplab)", function () {
             const o = net.apply(x, { training: true });
             return tf.add(tf.mean(tf.square(o.main)), tf.mean(tf.square(o.aux!))) as tf.Scalar;
           }, [...net.weights.values()]);
-          for (const v of net.weights.values()) { const g = grads[v.name]; if (g) v.assign(tf.sub(v, tf.mul(g, 1e-4))); }
+          for (const v of net.weights.values()) {
+            const g = grads[v.name];
+            if (g) v.assign(tf.sub(v, tf.mul(g, 1e-4)));
+          }
           value.dataSync();
         });
         tf.dispose(Object.values(net.apply(x)));
         counts.push(tf.memory().numTensors);
       }
-      assert.deepEqual(counts, counts.map(() => counts[0]), `${bn}: ${counts}`);
+      assert.deepEqual(
+        counts,
+        counts.map(() => counts[0]),
+        `${bn}: ${counts}`,
+      );
       x.dispose();
       net.dispose();
     }

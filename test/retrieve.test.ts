@@ -12,7 +12,8 @@ import { contactSheet, domainMixing, embedDataset, poolFeatures, Predictor, trai
 import { itWithData, repoRoot, sharedData, tmp } from "./helpers.js";
 
 const v = (...xs: number[]) => Float32Array.from(xs);
-const S: Domain = "source", T: Domain = "target";
+const S: Domain = "source",
+  T: Domain = "target";
 
 describe("retrieve", function () {
   this.timeout(300_000);
@@ -25,7 +26,17 @@ describe("retrieve", function () {
     // the other two of its own cluster, so every fraction is 0/2.
     const e = [v(1, 0), v(1, 0.1), v(1, -0.1), v(0, 1), v(0.1, 1), v(-0.1, 1)];
     const m = domainMixing(e, [S, S, S, T, T, T], 2);
-    assert.deepEqual(m.neighbours.map((n) => [...n].sort()), [[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]]);
+    assert.deepEqual(
+      m.neighbours.map((n) => [...n].sort()),
+      [
+        [1, 2],
+        [0, 2],
+        [0, 1],
+        [4, 5],
+        [3, 5],
+        [3, 4],
+      ],
+    );
     assert.equal(m.source, 0);
     assert.equal(m.target, 0);
     assert.equal(m.overall, 0);
@@ -65,12 +76,21 @@ describe("retrieve", function () {
 
   it("poolFeatures averages over H and W per batch item, leaking no tensors", () => {
     // [2,2,2,3] holding 0..23: item 0 channel c averages c, c+3, c+6, c+9 -> 4.5+c; item 1 adds 12.
-    const x = tf.tensor4d(Array.from({ length: 24 }, (_, i) => i), [2, 2, 2, 3]);
+    const x = tf.tensor4d(
+      Array.from({ length: 24 }, (_, i) => i),
+      [2, 2, 2, 3],
+    );
     const before = tf.memory().numTensors;
     const p = poolFeatures(x);
     assert.equal(tf.memory().numTensors, before);
     x.dispose();
-    assert.deepEqual(p.map((a) => [...a]), [[4.5, 5.5, 6.5], [16.5, 17.5, 18.5]]);
+    assert.deepEqual(
+      p.map((a) => [...a]),
+      [
+        [4.5, 5.5, 6.5],
+        [16.5, 17.5, 18.5],
+      ],
+    );
   });
 
   it("contactSheet: grid size, domain-coloured borders, resized thumbnails", () => {
@@ -87,7 +107,9 @@ describe("retrieve", function () {
     assert.equal(img.width, 26);
     assert.equal(img.channels, 3);
     const px = (x: number, y: number) => [...img.data.slice((y * 26 + x) * 3, (y * 26 + x) * 3 + 3)];
-    const orange = [255, 140, 0], blue = [30, 144, 255], white = [255, 255, 255];
+    const orange = [255, 140, 0],
+      blue = [30, 144, 255],
+      white = [255, 255, 255];
     assert.deepEqual(px(0, 0), white);
     assert.deepEqual(px(2, 2), orange); // row 0 query (source) border
     assert.deepEqual(px(3, 3), [10, 20, 30]); // its thumbnail
@@ -139,7 +161,9 @@ describe("retrieve", function () {
     writeFileSync(cfgFile, JSON.stringify(config));
     const out = join(dir, "retrieve");
     const cli = join(repoRoot, "packages/cli/dist/cli.js");
-    const stdout = execFileSync(process.execPath, [cli, "retrieve", "--config", cfgFile, "--checkpoint", r.checkpoint!, "--k", "2", "--limit", "3", "--out", out, "--data", sharedData], { encoding: "utf8" });
+    const stdout = execFileSync(process.execPath, [cli, "retrieve", "--config", cfgFile, "--checkpoint", r.checkpoint!, "--k", "2", "--limit", "3", "--out", out, "--data", sharedData], {
+      encoding: "utf8",
+    });
     assert.match(stdout, /embedded 3 source and 3 target images, k=2/);
     assert.match(stdout, /source->target \d\.\d{3}\s+target->source \d\.\d{3}/);
     const json = JSON.parse(readFileSync(join(out, "retrieval.json"), "utf8"));

@@ -21,15 +21,26 @@ function tinySweep(o: Partial<SweepFile> = {}): SweepFile {
 const IDS = ["lambdaAdv=0.001/seed-1", "lambdaAdv=0.01/seed-1", "lambdaAdv=0.001/seed-2", "lambdaAdv=0.01/seed-2"];
 
 const events = (dir: string): RunEvent[] =>
-  existsSync(join(dir, "events.jsonl")) ? readFileSync(join(dir, "events.jsonl"), "utf8").split("\n").map(parseEvent).filter((e): e is RunEvent => !!e) : [];
+  existsSync(join(dir, "events.jsonl"))
+    ? readFileSync(join(dir, "events.jsonl"), "utf8")
+        .split("\n")
+        .map(parseEvent)
+        .filter((e): e is RunEvent => !!e)
+    : [];
 const completedEnds = (dir: string) => events(dir).filter((e) => e.type === "end" && e.status === "completed").length;
 const metricsById = (json: SweepJson) => Object.fromEntries(json.runs.map((r) => [r.id, r.metrics])) as Record<string, RunMetrics | undefined>;
 
 describe("sweep expansion", () => {
   it("settings x seeds: stable readable ids, one folder each, the axis value and seed in each config", () => {
     const s = expandSweep(tinySweep(), { out: "/tmp/sw" });
-    assert.deepEqual(s.runs.map((r) => r.id), IDS);
-    assert.deepEqual(s.settings.map((x) => x.id), ["lambdaAdv=0.001", "lambdaAdv=0.01"]);
+    assert.deepEqual(
+      s.runs.map((r) => r.id),
+      IDS,
+    );
+    assert.deepEqual(
+      s.settings.map((x) => x.id),
+      ["lambdaAdv=0.001", "lambdaAdv=0.01"],
+    );
     const r = s.runs[1]!;
     assert.equal(r.outDir, "/tmp/sw/lambdaAdv=0.01/seed-1");
     assert.deepEqual(r.config.adaptation.lambdaAdv, [0.01]);
@@ -41,7 +52,10 @@ describe("sweep expansion", () => {
 
   it("a warm-up per seed runs first; every run of its seed waits for it and starts from its final checkpoint", () => {
     const s = expandSweep(tinySweep({ warmup: { adaptation: { type: "source-only" }, "training.stopIter": 4 } }), { out: "/tmp/sw" });
-    assert.deepEqual(s.runs.map((r) => r.id), ["warmup/seed-1", "warmup/seed-2", ...IDS]);
+    assert.deepEqual(
+      s.runs.map((r) => r.id),
+      ["warmup/seed-1", "warmup/seed-2", ...IDS],
+    );
     assert.deepEqual(s.runs[0]!.config.adaptation, { type: "source-only" });
     assert.equal(s.runs[0]!.config.model.init, undefined);
     for (const r of s.runs.slice(2)) {
@@ -55,7 +69,10 @@ describe("sweep expansion", () => {
       tinySweep({ settings: { so: { adaptation: { type: "source-only" } }, os: { "adaptation.type": "output-space" } }, axes: { "training.stopIter": [2, 4] }, seeds: [3], baseline: "so,stopIter=2" }),
       { out: "/tmp/sw" },
     );
-    assert.deepEqual(s.runs.map((r) => r.id), ["so,stopIter=2/seed-3", "so,stopIter=4/seed-3", "os,stopIter=2/seed-3", "os,stopIter=4/seed-3"]);
+    assert.deepEqual(
+      s.runs.map((r) => r.id),
+      ["so,stopIter=2/seed-3", "so,stopIter=4/seed-3", "os,stopIter=2/seed-3", "os,stopIter=4/seed-3"],
+    );
     assert.equal(s.runs[3]!.config.training!.stopIter, 4);
     assert.equal(s.baseline, "so,stopIter=2");
   });
@@ -72,7 +89,10 @@ describe("sweep expansion", () => {
     assert.deepEqual(s.runs[0]!.config.source, cfg.source);
     assert.equal(s.runs[0]!.config.model.init, join(dir, "weights/vgg.safetensors"));
     const inline = expandSweep({ base: { extends: "base.json", seed: 5 }, seeds: [3] }, { file, out: join(dir, "out") });
-    assert.deepEqual(inline.runs.map((r) => [r.id, r.config.seed, r.config.adaptation.type]), [["base/seed-3", 3, "output-space"]]);
+    assert.deepEqual(
+      inline.runs.map((r) => [r.id, r.config.seed, r.config.adaptation.type]),
+      [["base/seed-3", 3, "output-space"]],
+    );
   });
 
   for (const f of ["gta2cityscapes-lambda.sweep.json", "camvid-day2dusk.sweep.json"])
@@ -125,7 +145,10 @@ describe("sweep (slow)", function () {
       assert.deepEqual(cfg.adaptation.lambdaAdv, [Number(/lambdaAdv=([\d.]+)/.exec(id)![1])]);
     }
     const json = JSON.parse(readFileSync(join(outLocal, "sweep.json"), "utf8")) as SweepJson;
-    assert.deepEqual(json.runs.map((x) => x.id), IDS);
+    assert.deepEqual(
+      json.runs.map((x) => x.id),
+      IDS,
+    );
     for (const s of json.settings) {
       const v = Object.values(s.perSeed) as number[];
       assert.equal(v.length, 2);
@@ -147,7 +170,10 @@ describe("sweep (slow)", function () {
     const r = await runSweep({ sweep: tinySweep(), out: outLocal, cli, workers: 2, data: sharedData });
     assert.deepEqual(r.executed, []);
     assert.deepEqual([...r.reused].sort(), [...IDS].sort());
-    assert.deepEqual(IDS.map((id) => readFileSync(join(outLocal, id, "events.jsonl"), "utf8")), before);
+    assert.deepEqual(
+      IDS.map((id) => readFileSync(join(outLocal, id, "events.jsonl"), "utf8")),
+      before,
+    );
     assert.deepEqual(metricsById(r.json), metricsById(local!));
   });
 
@@ -159,7 +185,10 @@ describe("sweep (slow)", function () {
     rmSync(join(outLocal, gone), { recursive: true });
     const r = await runSweep({ sweep: tinySweep(), out: outLocal, cli, workers: 2, data: sharedData });
     assert.deepEqual(r.executed, [gone]);
-    assert.deepEqual(others.map((id) => readFileSync(join(outLocal, id, "events.jsonl"), "utf8")), before);
+    assert.deepEqual(
+      others.map((id) => readFileSync(join(outLocal, id, "events.jsonl"), "utf8")),
+      before,
+    );
     assert.equal(completedEnds(join(outLocal, gone)), 1);
     assert.deepEqual(metricsById(r.json), metricsById(local!));
   });
@@ -186,7 +215,7 @@ describe("sweep (slow)", function () {
     const workers: (ChildProcess & { lines: string[] })[] = [];
     const queueName = `adaptseg-test-${process.pid}`;
 
-    before(async function () {
+    before(async () => {
       const port = await freePort();
       redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: ["ignore", "pipe", "pipe"] });
       await new Promise<void>((resolve, reject) => {
@@ -210,9 +239,13 @@ describe("sweep (slow)", function () {
     });
 
     const startWorker = async (...extra: string[]) => {
-      const w = spawn(process.execPath, [cli, "worker", "--queue", url, "--queue-name", queueName, "--data", sharedData, "--work", tmp(), "--lock-duration", "3000", "--stalled-interval", "1000", "--drain-delay", "1", ...extra], {
-        stdio: ["ignore", "pipe", "pipe"],
-      }) as ChildProcess & { lines: string[] };
+      const w = spawn(
+        process.execPath,
+        [cli, "worker", "--queue", url, "--queue-name", queueName, "--data", sharedData, "--work", tmp(), "--lock-duration", "3000", "--stalled-interval", "1000", "--drain-delay", "1", ...extra],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      ) as ChildProcess & { lines: string[] };
       w.lines = [];
       let buf = "";
       const onData = (d: Buffer) => {
@@ -243,33 +276,46 @@ describe("sweep (slow)", function () {
       const sweep = runSweep({ sweep: tinySweep(), out, cli, queue: url, queueName });
       // Kill whichever worker first holds a run that has written a checkpoint but not finished.
       let killed: { worker: typeof a; run: string; iteration: number } | undefined;
-      await waitFor(() => {
-        for (const w of [a, b]) {
-          const started = w.lines.map((l) => / ([^ ]+\/seed-\d+): starting in (.+)$/.exec(l)).filter((m) => !!m).at(-1);
-          if (!started) continue;
-          const ck = checkpointIterations(started[2]!);
-          if (ck.length && !ck.includes(ITERS) && !w.lines.some((l) => l.includes(`${started[1]}: completed`))) {
-            w.kill("SIGKILL");
-            killed = { worker: w, run: started[1]!, iteration: ck.at(-1)! };
-            return true;
+      await waitFor(
+        () => {
+          for (const w of [a, b]) {
+            const started = w.lines
+              .map((l) => / ([^ ]+\/seed-\d+): starting in (.+)$/.exec(l))
+              .filter((m) => !!m)
+              .at(-1);
+            if (!started) continue;
+            const ck = checkpointIterations(started[2]!);
+            if (ck.length && !ck.includes(ITERS) && !w.lines.some((l) => l.includes(`${started[1]}: completed`))) {
+              w.kill("SIGKILL");
+              killed = { worker: w, run: started[1]!, iteration: ck.at(-1)! };
+              return true;
+            }
           }
-        }
-        return false;
-      }, 60_000, "a run with a checkpoint to kill");
+          return false;
+        },
+        60_000,
+        "a run with a checkpoint to kill",
+      );
       const r = await sweep;
       const survivor = killed!.worker === a ? b : a;
       assert.equal(r.json.state, "done", JSON.stringify(r.json.runs.map((x) => [x.id, x.status, x.error])));
       assert.deepEqual([...r.executed].sort(), [...IDS].sort());
       assert.deepEqual(r.failed, []);
       // The killed run: resumed from its checkpoint by the other worker; the dead worker's run process wrote nothing after that.
-      assert.ok(survivor.lines.some((l) => l.includes(`${killed!.run}: resuming from iteration`)), survivor.lines.join("\n"));
+      assert.ok(
+        survivor.lines.some((l) => l.includes(`${killed!.run}: resuming from iteration`)),
+        survivor.lines.join("\n"),
+      );
       const ev = events(join(out, killed!.run));
       const starts = ev.filter((e): e is StartEvent => e.type === "start");
       assert.equal(starts.length, 2);
       assert.equal(starts[1]!.resumed, true);
       assert.ok(starts[1]!.iteration >= killed!.iteration && starts[1]!.iteration < ITERS, `resumed at ${starts[1]!.iteration}`);
       const after = ev.slice(ev.indexOf(starts[1]!)).filter((e): e is IterationEvent => e.type === "iteration");
-      assert.deepEqual(after.map((e) => e.iteration), Array.from({ length: ITERS - starts[1]!.iteration }, (_, i) => starts[1]!.iteration + 1 + i));
+      assert.deepEqual(
+        after.map((e) => e.iteration),
+        Array.from({ length: ITERS - starts[1]!.iteration }, (_, i) => starts[1]!.iteration + 1 + i),
+      );
       // Exactly once: one completed end per run, one completion per run across both workers.
       for (const id of IDS) assert.equal(completedEnds(join(out, id)), 1, id);
       const done = [...a.lines, ...b.lines].map((l) => / ([^ ]+\/seed-\d+): completed/.exec(l)?.[1]).filter(Boolean);
@@ -286,7 +332,10 @@ describe("sweep (slow)", function () {
       const r = await runSweep({ sweep: tinySweep({ axes: { "adaptation.lambdaAdv": [[0.001]] }, seeds: [1] }), out, cli, queue: url, queueName });
       const id = IDS[0]!;
       assert.deepEqual(r.executed, [id]);
-      assert.ok(w.lines.some((l) => l.includes(`${id}: starting in`) && !l.includes(out)), w.lines.join("\n"));
+      assert.ok(
+        w.lines.some((l) => l.includes(`${id}: starting in`) && !l.includes(out)),
+        w.lines.join("\n"),
+      );
       assert.deepEqual(checkpointIterations(join(out, id)), [], "the worker trained in the sweep's folder");
       assert.equal(completedEnds(join(out, id)), 1);
       assert.deepEqual(r.json.runs[0]!.metrics, metricsById(local!)[id]);

@@ -20,12 +20,35 @@ describe("training on wasm", function () {
         [4, 4, 8, 8],
         [3, 3, 8, C],
       ];
-      const vars = shapes.map((s, i) => tf.variable(tf.tensor4d(seeded(s.reduce((a, b) => a * b), 40 + i, 0.3), s)));
+      const vars = shapes.map((s, i) =>
+        tf.variable(
+          tf.tensor4d(
+            seeded(
+              s.reduce((a, b) => a * b),
+              40 + i,
+              0.3,
+            ),
+            s,
+          ),
+        ),
+      );
       const x = tf.tensor4d(seeded(2 * 16 * 16 * 3, 1, 1), [2, 16, 16, 3]);
-      const labels = tf.tensor3d(Int32Array.from(seeded(2 * 16 * 16, 2, 1), (v) => (v > 0.85 ? 255 : Math.floor((v + 1) * 2) % C)), [2, 16, 16], "int32");
+      const labels = tf.tensor3d(
+        Int32Array.from(seeded(2 * 16 * 16, 2, 1), (v) => (v > 0.85 ? 255 : Math.floor((v + 1) * 2) % C)),
+        [2, 16, 16],
+        "int32",
+      );
       const loss = () => {
         let h = tf.relu(tf.conv2d(x, vars[0] as tf.Tensor4D, 1, "same"));
-        h = tf.leakyRelu(tf.conv2d(h, vars[1] as tf.Tensor4D, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]), 0.2);
+        h = tf.leakyRelu(
+          tf.conv2d(h, vars[1] as tf.Tensor4D, 2, [
+            [0, 0],
+            [1, 1],
+            [1, 1],
+            [0, 0],
+          ]),
+          0.2,
+        );
         const logits = tf.image.resizeBilinear(tf.conv2d(h, vars[2] as tf.Tensor4D, 1, "same"), [16, 16]);
         const valid = tf.notEqual(labels, 255);
         const onehot = tf.oneHot(tf.where(valid, labels, tf.zerosLike(labels)), C);

@@ -22,8 +22,7 @@ function frozenConfig(batchSize: number, iters: number): ExperimentConfig {
   };
 }
 
-const close = (actual: number, expected: number, what: string) =>
-  assert.ok(Math.abs(actual - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs expected ${expected}`);
+const close = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs expected ${expected}`);
 
 describeWithData("trainer: batch size 2", function () {
   this.timeout(300_000);

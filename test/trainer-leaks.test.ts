@@ -28,8 +28,14 @@ describeWithData("trainer: no tensor leaks over 50 iterations", function () {
       assert.deepEqual(r.evals.length, 3);
       const counts = r.tensorCounts.slice(1);
       const bytes = r.tensorBytes.slice(1);
-      assert.ok(counts.every((c) => c === counts[0]), `numTensors per iteration: ${r.tensorCounts.join(",")}`);
-      assert.ok(bytes.every((b) => b === bytes[0]), `numBytes per iteration: ${r.tensorBytes.join(",")}`);
+      assert.ok(
+        counts.every((c) => c === counts[0]),
+        `numTensors per iteration: ${r.tensorCounts.join(",")}`,
+      );
+      assert.ok(
+        bytes.every((b) => b === bytes[0]),
+        `numBytes per iteration: ${r.tensorBytes.join(",")}`,
+      );
       const after = tf.memory();
       assert.equal(after.numTensors, before.numTensors, "train() left tensors behind (networks, optimiser slots)");
       assert.equal(after.numBytes, before.numBytes);

@@ -11,7 +11,6 @@ import { describeWithData, repoRoot, sharedData, tinyConfig, tmp } from "./helpe
 
 const cli = join(repoRoot, "packages/cli/dist/cli.js");
 
-
 describeWithData("trainer", function () {
   this.timeout(300_000);
 
@@ -54,14 +53,23 @@ describeWithData("trainer", function () {
       });
       p.on("exit", (code, sig) => (sig === "SIGKILL" ? resolve() : reject(new Error(`exited ${code} before the kill`))));
     });
-    assert.deepEqual(listCheckpoints(out).map((c) => c.iteration), [2, 4]);
+    assert.deepEqual(
+      listCheckpoints(out).map((c) => c.iteration),
+      [2, 4],
+    );
     execFileSync(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--resume"], { stdio: "pipe" });
     const events = readFileSync(join(out, "events.jsonl"), "utf8").split("\n").map(parseEvent).filter(Boolean);
     const resumedStart = events.findLastIndex((e) => e!.type === "start");
     assert.equal((events[resumedStart] as { iteration: number }).iteration, 4);
     const resumed = events.slice(resumedStart).filter((e): e is IterationEvent => e!.type === "iteration");
-    assert.deepEqual(resumed.map((e) => e.iteration), [5, 6, 7, 8]);
-    assert.deepEqual(resumed.map((e) => e.losses), full.lossHistory.slice(4));
+    assert.deepEqual(
+      resumed.map((e) => e.iteration),
+      [5, 6, 7, 8],
+    );
+    assert.deepEqual(
+      resumed.map((e) => e.losses),
+      full.lossHistory.slice(4),
+    );
   });
 
   it("SIGTERM checkpoints at the current iteration and stops; only the last keepSnapshots checkpoints remain", async () => {
@@ -74,7 +82,12 @@ describeWithData("trainer", function () {
       const p = spawn(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--json-events"], { stdio: ["ignore", "pipe", "pipe"] });
       let sent = false;
       p.stdout.on("data", (d) => {
-        if (!sent && String(d).split("\n").some((l) => parseEvent(l)?.type === "iteration" && (parseEvent(l) as IterationEvent).iteration >= 3)) {
+        if (
+          !sent &&
+          String(d)
+            .split("\n")
+            .some((l) => parseEvent(l)?.type === "iteration" && (parseEvent(l) as IterationEvent).iteration >= 3)
+        ) {
           sent = true;
           p.kill("SIGTERM");
         }
@@ -82,7 +95,10 @@ describeWithData("trainer", function () {
       p.on("exit", (c) => resolve(c));
     });
     assert.equal(code, 0);
-    const events = readFileSync(join(out, "events.jsonl"), "utf8").split("\n").map(parseEvent).filter((e): e is RunEvent => !!e);
+    const events = readFileSync(join(out, "events.jsonl"), "utf8")
+      .split("\n")
+      .map(parseEvent)
+      .filter((e): e is RunEvent => !!e);
     const end = events.at(-1)!;
     assert.ok(end.type === "end" && end.status === "stopped", JSON.stringify(end));
     assert.ok(end.iteration >= 3 && end.iteration < 50, `stopped at ${end.iteration}`);
@@ -90,8 +106,15 @@ describeWithData("trainer", function () {
     assert.equal(signal.length, 1);
     assert.equal((signal[0] as { iteration: number }).iteration, end.iteration);
     // keepSnapshots 2, atomic writes: the two newest checkpoints and no temporary files.
-    assert.deepEqual(listCheckpoints(out).map((c) => c.iteration), [end.iteration - 1, end.iteration]);
-    assert.deepEqual(readdirSync(out).sort(), ["ckpt-" + String(end.iteration - 1).padStart(8, "0") + ".safetensors", "ckpt-" + String(end.iteration).padStart(8, "0") + ".safetensors", "events.jsonl"]);
+    assert.deepEqual(
+      listCheckpoints(out).map((c) => c.iteration),
+      [end.iteration - 1, end.iteration],
+    );
+    assert.deepEqual(readdirSync(out).sort(), [
+      "ckpt-" + String(end.iteration - 1).padStart(8, "0") + ".safetensors",
+      "ckpt-" + String(end.iteration).padStart(8, "0") + ".safetensors",
+      "events.jsonl",
+    ]);
     assert.equal(readCheckpoint(listCheckpoints(out).at(-1)!.file).meta.iteration, end.iteration);
   });
 
@@ -147,8 +170,16 @@ describeWithData("trainer", function () {
     const args = (out: string) => [cli, "train", "--config", cfgFile, "--out", join(dir, out), "--data", sharedData];
     // A terminal cannot be attached here portably: the child is told its stdout is a TTY (isTTY = true).
     const tty = execFileSync(process.execPath, ["--import", "data:text/javascript,process.stdout.isTTY=true", ...args("tty")], { encoding: "utf8" });
-    for (const [i, bar] of [[1, "#######............."], [2, "#############......."], [3, "####################"]] as const)
-      assert.match(tty, new RegExp(`\\r\\x1b\\[K\\[${bar.replace(/\./g, "\\.")}\\] it ${i}/3  seg \\d+\\.\\d{4}  adv_main [\\d.]+ .* [\\d.]+ it/s  ETA \\d+s`), `iteration ${i} in ${JSON.stringify(tty)}`);
+    for (const [i, bar] of [
+      [1, "#######............."],
+      [2, "#############......."],
+      [3, "####################"],
+    ] as const)
+      assert.match(
+        tty,
+        new RegExp(`\\r\\x1b\\[K\\[${bar.replace(/\./g, "\\.")}\\] it ${i}/3  seg \\d+\\.\\d{4}  adv_main [\\d.]+ .* [\\d.]+ it/s  ETA \\d+s`),
+        `iteration ${i} in ${JSON.stringify(tty)}`,
+      );
     const plain = execFileSync(process.execPath, args("plain"), { encoding: "utf8" });
     // biome-ignore lint/suspicious/noControlCharactersInRegex: no carriage return or ANSI escape in plain output
     assert.doesNotMatch(plain, /[\r\x1b]|#/);
@@ -157,9 +188,17 @@ describeWithData("trainer", function () {
     // --json-events: stdout is the event stream (the same lines as events.jsonl), progress goes to stderr.
     const json = execFileSync(process.execPath, [...args("json"), "--json-events"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     const lines = json.trim().split("\n");
-    assert.deepEqual(lines, readFileSync(join(dir, "json", "events.jsonl"), "utf8").trim().split("\n"));
+    assert.deepEqual(
+      lines,
+      readFileSync(join(dir, "json", "events.jsonl"), "utf8")
+        .trim()
+        .split("\n"),
+    );
     const events = lines.map((l) => parseEvent(l)!) as RunEvent[];
-    assert.deepEqual(events.map((e) => e.type), ["start", "iteration", "iteration", "iteration", "checkpoint", "eval", "end"]);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["start", "iteration", "iteration", "iteration", "checkpoint", "eval", "end"],
+    );
     for (const e of events.filter((e): e is IterationEvent => e.type === "iteration")) {
       assert.deepEqual(Object.keys(e.losses).sort(), ["adv_main", "d_main", "d_main_src", "d_main_tgt", "seg"]);
       const expectLr = (base: number) => base * Math.pow(1 - (e.iteration - 1) / 100, 0.9); // poly decay, maxIters 100
@@ -177,9 +216,15 @@ describeWithData("trainer", function () {
     const dir = tmp();
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify({ ...tinyConfig(), adaptation: { type: "output-space", lambdaAdv: ["x"] } }));
-    assert.throws(() => execFileSync(process.execPath, [cli, "train", "--config", bad], { stdio: "pipe" }), (e: { stderr: Buffer }) => /adaptation\.lambdaAdv\[0\] must be a number/.test(String(e.stderr)));
+    assert.throws(
+      () => execFileSync(process.execPath, [cli, "train", "--config", bad], { stdio: "pipe" }),
+      (e: { stderr: Buffer }) => /adaptation\.lambdaAdv\[0\] must be a number/.test(String(e.stderr)),
+    );
     const missing = join(dir, "missing.json");
     writeFileSync(missing, JSON.stringify({ ...tinyConfig(), source: { type: "camvid", root: "no/such/dir" } }));
-    assert.throws(() => execFileSync(process.execPath, [cli, "train", "--config", missing, "--data", sharedData], { stdio: "pipe" }), (e: { stderr: Buffer }) => /root "no\/such\/dir" not found/.test(String(e.stderr)));
+    assert.throws(
+      () => execFileSync(process.execPath, [cli, "train", "--config", missing, "--data", sharedData], { stdio: "pipe" }),
+      (e: { stderr: Buffer }) => /root "no\/such\/dir" not found/.test(String(e.stderr)),
+    );
   });
 });

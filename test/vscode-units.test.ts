@@ -11,9 +11,15 @@ import { sig4, meanSd, gain } from "../packages/vscode-ext/src/format.js";
 import { normalizeSweep } from "../packages/vscode-ext/src/sweep.js";
 import { looksLikeExperiment, parseTree, validate, validateConfig } from "../packages/vscode-ext/src/jsonschema.js";
 
-const touch = (f: string, text = "") => { mkdirSync(join(f, ".."), { recursive: true }); writeFileSync(f, text); return f; };
+const touch = (f: string, text = "") => {
+  mkdirSync(join(f, ".."), { recursive: true });
+  writeFileSync(f, text);
+  return f;
+};
 const setupError = (fn: () => unknown, re: RegExp, setting: string) => {
-  try { fn(); } catch (e) {
+  try {
+    fn();
+  } catch (e) {
     assert.ok(e instanceof SetupError, `not a SetupError: ${e}`);
     assert.equal(e.setting, setting);
     assert.match(e.message, re);
@@ -38,7 +44,10 @@ describe("vscode-ext: finding the CLI", () => {
     const ws = tmp("adaptseg-bin-");
     const target = touch(join(ws, "node_modules/@adaptseg/cli/dist/cli.js"), "#!/usr/bin/env node\n");
     // pnpm writes a shell script naming the target relative to $basedir.
-    touch(join(ws, "node_modules/.bin/adaptseg"), `#!/bin/sh\nbasedir=$(dirname "$(echo "$0" | sed -e 's,\\\\,/,g')")\nif [ -x "$basedir/node" ]; then\n  exec "$basedir/node"  "$basedir/../@adaptseg/cli/dist/cli.js" "$@"\nelse\n  exec node  "$basedir/../@adaptseg/cli/dist/cli.js" "$@"\nfi\n`);
+    touch(
+      join(ws, "node_modules/.bin/adaptseg"),
+      `#!/bin/sh\nbasedir=$(dirname "$(echo "$0" | sed -e 's,\\\\,/,g')")\nif [ -x "$basedir/node" ]; then\n  exec "$basedir/node"  "$basedir/../@adaptseg/cli/dist/cli.js" "$@"\nelse\n  exec node  "$basedir/../@adaptseg/cli/dist/cli.js" "$@"\nfi\n`,
+    );
     assert.equal(binTarget(join(ws, "node_modules/.bin/adaptseg")), target);
     assert.equal(findCli([ws]).file, target);
     const npm = tmp("adaptseg-npm-");
@@ -65,7 +74,15 @@ describe("vscode-ext: finding the CLI", () => {
   it("checks nodePath: Node runs, a missing file, a name not on PATH and a non-Node executable are told apart", async function () {
     this.timeout(30_000);
     assert.match(await checkNode(process.execPath), /^\d+\.\d+\.\d+$/);
-    const why = async (p: string) => checkNode(p).then(() => "ok", (e) => { assert.ok(e instanceof SetupError); assert.equal(e.setting, "adaptseg.nodePath"); return e.message as string; });
+    const why = async (p: string) =>
+      checkNode(p).then(
+        () => "ok",
+        (e) => {
+          assert.ok(e instanceof SetupError);
+          assert.equal(e.setting, "adaptseg.nodePath");
+          return e.message as string;
+        },
+      );
     assert.match(await why("/nonexistent/bin/node"), /"adaptseg\.nodePath" is "\/nonexistent\/bin\/node": no such file/);
     assert.match(await why("adaptseg-no-such-node"), /not found on PATH/);
     const fake = join(tmp("adaptseg-fake-"), "node");
@@ -78,7 +95,8 @@ describe("vscode-ext: finding the CLI", () => {
 describe("vscode-ext: run states and failure reasons", () => {
   const t = (s: number) => new Date(s).toISOString();
   it("a config error offers Open Config; a process that never started names adaptseg.nodePath; a deleted run folder is named, without blaming the config", () => {
-    const cfg = "/ws/experiments/tiny.json", out = "/ws/runs/tiny-20250101-000000";
+    const cfg = "/ws/experiments/tiny.json",
+      out = "/ws/runs/tiny-20250101-000000";
     const c = describeFailure({ message: `${cfg}: invalid config:\n  model.widthMultiplier: must be <= 1`, config: cfg, out });
     assert.deepEqual(c.action, { kind: "config", file: cfg, field: "model.widthMultiplier" });
     assert.match(c.reason, /model\.widthMultiplier/);
@@ -106,7 +124,10 @@ describe("vscode-ext: run states and failure reasons", () => {
       { type: "start", time: t(base + 60_000), iteration: 1, stopIter: 100, resumed: true },
       { type: "iteration", time: t(base + 61_000), iteration: 2, losses: { seg: 0.9 }, lr: { G: 0.01 } },
     ];
-    assert.deepEqual(eventsSince(events, base + 59_000).map((e) => e.type), ["start", "iteration"]);
+    assert.deepEqual(
+      eventsSince(events, base + 59_000).map((e) => e.type),
+      ["start", "iteration"],
+    );
     // A resume right after a stop: the stop's end event (a moment earlier) is not this process's.
     assert.deepEqual(eventsSince(events.slice(0, 4), base + 3000), []);
     assert.equal(statusFromEvents(events.slice(0, 4), { folderExists: true, folder: "/r" }).state, "stopped");
@@ -137,8 +158,24 @@ describe("vscode-ext: numbers and sweeps", () => {
     const s = normalizeSweep({
       baseline: "source-only",
       settings: [
-        { id: "source-only", values: { "adaptation.type": "source-only" }, runs: [{ seed: 1, miou: 10 }, { seed: 2, miou: 12 }, { seed: 3, miou: 14 }] },
-        { id: "output-space", values: { "adaptation.type": "output-space", lambdaAdv: 0.001 }, runs: [{ seed: 1, miou: 13, perClass: { road: 50, sky: null } }, { seed: 2, miou: 13, perClass: { road: 60, sky: 80 } }, { seed: 4, miou: 20 }] },
+        {
+          id: "source-only",
+          values: { "adaptation.type": "source-only" },
+          runs: [
+            { seed: 1, miou: 10 },
+            { seed: 2, miou: 12 },
+            { seed: 3, miou: 14 },
+          ],
+        },
+        {
+          id: "output-space",
+          values: { "adaptation.type": "output-space", lambdaAdv: 0.001 },
+          runs: [
+            { seed: 1, miou: 13, perClass: { road: 50, sky: null } },
+            { seed: 2, miou: 13, perClass: { road: 60, sky: 80 } },
+            { seed: 4, miou: 20 },
+          ],
+        },
         { id: "given", values: {}, runs: [{ seed: 1, miou: 1 }], mean: 42, sd: 1, pairedGain: { mean: 5, sd: 2, perSeed: { 1: 5 } } },
       ],
     });
@@ -148,7 +185,10 @@ describe("vscode-ext: numbers and sweeps", () => {
     assert.equal(b!.pairedGain, undefined);
     assert.ok(Math.abs(o!.mean! - 46 / 3) < 1e-12);
     // Paired over seeds 1 and 2 only: gains 3 and 1.
-    assert.deepEqual(o!.pairedGain!.perSeed, [{ seed: 1, gain: 3 }, { seed: 2, gain: 1 }]);
+    assert.deepEqual(o!.pairedGain!.perSeed, [
+      { seed: 1, gain: 3 },
+      { seed: 2, gain: 1 },
+    ]);
     assert.equal(o!.pairedGain!.mean, 2);
     assert.ok(Math.abs(o!.pairedGain!.sd - Math.SQRT2) < 1e-12);
     assert.deepEqual(o!.perClassMean, { road: 55, sky: 80 });
@@ -164,17 +204,39 @@ describe("vscode-ext: sweep.json from packages/sweep", () => {
     if (!existsSync(results)) this.skip(); // packages/sweep not there: the documented shape is tested above
     const { settingsSummary } = await import(results);
     const seeds = [1, 2, 3];
-    const settings = [{ id: "lambdaAdv=0.0005", values: { "adaptation.lambdaAdv": [0.0005] } }, { id: "lambdaAdv=0.001", values: { "adaptation.lambdaAdv": [0.001] } }];
+    const settings = [
+      { id: "lambdaAdv=0.0005", values: { "adaptation.lambdaAdv": [0.0005] } },
+      { id: "lambdaAdv=0.001", values: { "adaptation.lambdaAdv": [0.001] } },
+    ];
     const miou: Record<string, number[]> = { "lambdaAdv=0.0005": [30, 31, 35], "lambdaAdv=0.001": [32, 34, 36] };
-    const runs = settings.flatMap((st) => seeds.map((seed, k) => ({
-      id: `${st.id}/seed-${seed}`, setting: st.id, seed, stage: "main", outDir: `/s/${st.id}/seed-${seed}`,
-      // The last run of the second setting is still running: its seed is left out of the pairs.
-      status: st.id === "lambdaAdv=0.001" && seed === 3 ? "running" : "completed",
-      metrics: { miou: miou[st.id]![k]!, pixelAccuracy: 80, iteration: 100, perClass: { road: miou[st.id]![k]! * 2, sky: null } },
-    })));
+    const runs = settings.flatMap((st) =>
+      seeds.map((seed, k) => ({
+        id: `${st.id}/seed-${seed}`,
+        setting: st.id,
+        seed,
+        stage: "main",
+        outDir: `/s/${st.id}/seed-${seed}`,
+        // The last run of the second setting is still running: its seed is left out of the pairs.
+        status: st.id === "lambdaAdv=0.001" && seed === 3 ? "running" : "completed",
+        metrics: { miou: miou[st.id]![k]!, pixelAccuracy: 80, iteration: 100, perClass: { road: miou[st.id]![k]! * 2, sky: null } },
+      })),
+    );
     const summary = settingsSummary({ settings, seeds, baseline: "lambdaAdv=0.0005" }, runs);
-    const file = { format: "adaptseg-sweep/1", name: "lambda", outDir: "/s", updatedAt: new Date().toISOString(), state: "running", executor: { kind: "local", workers: 2 },
-      axes: [{ path: "adaptation.lambdaAdv", label: "lambdaAdv", values: [0.0005, 0.001] }], seeds, baseline: "lambdaAdv=0.0005", metric: "miou", settings: summary, runs, files: {} };
+    const file = {
+      format: "adaptseg-sweep/1",
+      name: "lambda",
+      outDir: "/s",
+      updatedAt: new Date().toISOString(),
+      state: "running",
+      executor: { kind: "local", workers: 2 },
+      axes: [{ path: "adaptation.lambdaAdv", label: "lambdaAdv", values: [0.0005, 0.001] }],
+      seeds,
+      baseline: "lambdaAdv=0.0005",
+      metric: "miou",
+      settings: summary,
+      runs,
+      files: {},
+    };
     const s = normalizeSweep(JSON.parse(JSON.stringify(file)));
     assert.equal(s.metric, "mIoU");
     assert.equal(s.state, "running");
@@ -187,7 +249,10 @@ describe("vscode-ext: sweep.json from packages/sweep", () => {
     assert.equal(b!.mean, 33);
     // Seeds 1 and 2 only: +2, +3.
     assert.equal(b!.pairedGain!.mean, 2.5);
-    assert.deepEqual(b!.pairedGain!.perSeed, [{ seed: "1", gain: 2 }, { seed: "2", gain: 3 }]);
+    assert.deepEqual(b!.pairedGain!.perSeed, [
+      { seed: "1", gain: 2 },
+      { seed: "2", gain: 3 },
+    ]);
     assert.equal(meanSd(b!.mean, b!.sd), "33.00 ± 1.41");
     assert.deepEqual(b!.perClassMean, { road: 66, sky: null });
   });
@@ -222,7 +287,10 @@ describe("vscode-ext: config validation", () => {
     for (const f of readdirSync(join(repoRoot, "examples")).filter((f) => f.endsWith(".json") && !f.endsWith(".sweep.json"))) {
       const ex = readFileSync(join(repoRoot, "examples", f), "utf8");
       assert.ok(looksLikeExperiment(JSON.parse(ex)), f);
-      assert.deepEqual(validateConfig(parseTree(ex), schema).map((p) => `${f}: ${p.path}: ${p.message}`), []);
+      assert.deepEqual(
+        validateConfig(parseTree(ex), schema).map((p) => `${f}: ${p.path}: ${p.message}`),
+        [],
+      );
     }
   });
 
@@ -236,17 +304,30 @@ describe("vscode-ext: config validation", () => {
     assert.deepEqual(probs('{"model": {"type": "vgg", "width": 0.5}}'), []);
     // A config that extends another may leave out what the base sets; what it says is still checked.
     const partial = '{"extends": "base.json", "model": {"width": 2}}';
-    assert.deepEqual(validateConfig(parseTree(partial), { ...schema, required: ["model", "source"] }).map((p) => p.message), []);
-    assert.deepEqual(validateConfig(parseTree('{"extends": "b.json", "model": {"type": "vgg", "width": 2}}'), schema).map((p) => p.message), ["must be <= 1"]);
+    assert.deepEqual(
+      validateConfig(parseTree(partial), { ...schema, required: ["model", "source"] }).map((p) => p.message),
+      [],
+    );
+    assert.deepEqual(
+      validateConfig(parseTree('{"extends": "b.json", "model": {"type": "vgg", "width": 2}}'), schema).map((p) => p.message),
+      ["must be <= 1"],
+    );
   });
 
   it("a missing required property points at the object's key; anyOf of constants reads as a choice", () => {
-    const schema = { type: "object", required: ["model"], properties: { model: { type: "object", required: ["type"], properties: { type: { type: "string" }, aspp: { anyOf: [{ const: "faithful" }, { const: "fixed" }] } } } } };
+    const schema = {
+      type: "object",
+      required: ["model"],
+      properties: { model: { type: "object", required: ["type"], properties: { type: { type: "string" }, aspp: { anyOf: [{ const: "faithful" }, { const: "fixed" }] } } } },
+    };
     const text = '{ "model": { "aspp": "other" } }';
     const p = validate(parseTree(text), schema);
-    assert.deepEqual(p.map((x) => [x.path, x.message, text.slice(x.offset, x.offset + x.length)]), [
-      ["model.aspp", 'must be "faithful" or "fixed"', '"other"'],
-      ["model", 'missing required property "type"', '"model"'],
-    ]);
+    assert.deepEqual(
+      p.map((x) => [x.path, x.message, text.slice(x.offset, x.offset + x.length)]),
+      [
+        ["model.aspp", 'must be "faithful" or "fixed"', '"other"'],
+        ["model", 'missing required property "type"', '"model"'],
+      ],
+    );
   });
 });

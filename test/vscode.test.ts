@@ -9,7 +9,7 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { join, relative } from "node:path";
 import { format } from "node:util";
 import { build } from "esbuild";
 import { repoRoot, sharedData, tmp } from "./helpers.js";
@@ -17,7 +17,8 @@ import { chromiumPath, installVsix, isolatedEnv, launchChromium, listExtensions,
 
 const ext = join(repoRoot, "packages/vscode-ext");
 /** The CLI: packages/cli after the core split, packages/core before; ADAPTSEG_VSCODE_CLI names another. */
-const cli = process.env.ADAPTSEG_VSCODE_CLI ?? [join(repoRoot, "packages/cli/dist/cli.js"), join(repoRoot, "packages/core/dist/cli.js")].find((f) => existsSync(f)) ?? join(repoRoot, "packages/cli/dist/cli.js");
+const cli =
+  process.env.ADAPTSEG_VSCODE_CLI ?? [join(repoRoot, "packages/cli/dist/cli.js"), join(repoRoot, "packages/core/dist/cli.js")].find((f) => existsSync(f)) ?? join(repoRoot, "packages/cli/dist/cli.js");
 const buildEnv = { ...process.env, ADAPTSEG_CLI: cli };
 const shots = join(repoRoot, "test-output/vscode");
 const COMMANDS = ["Train Experiment", "Resume Run", "Stop Run", "Evaluate Checkpoint", "Show Training Dashboard", "Segment Image", "New Experiment Config", "Open Run"];
@@ -39,7 +40,10 @@ describe("vscode-ext", function () {
     const titles = pkg.contributes.commands.filter((c: any) => c.category === "AdaptSeg").map((c: any) => c.title);
     for (const t of COMMANDS) assert.ok(titles.includes(t), `missing command ${t}`);
     assert.equal(pkg.contributes.taskDefinitions[0].type, "adaptseg");
-    assert.deepEqual(pkg.contributes.jsonValidation.map((j: any) => j.fileMatch), ["adaptseg*.json", "*.adaptseg.json", "*.experiment.json", "experiments/*.json"]);
+    assert.deepEqual(
+      pkg.contributes.jsonValidation.map((j: any) => j.fileMatch),
+      ["adaptseg*.json", "*.adaptseg.json", "*.experiment.json", "experiments/*.json"],
+    );
     for (const j of pkg.contributes.jsonValidation) assert.equal(j.url, "./dist/config.schema.json");
     const train = pkg.contributes.menus["explorer/context"].find((m: any) => m.command === "adaptseg.train");
     assert.match(train.when, /adaptseg\.configFileNames/);
@@ -62,7 +66,8 @@ function tinyConfig(iters: number, seed = 5, lr = 0.01) {
   const size = { width: 64, height: 48 };
   const camvid = (options: Record<string, unknown>, limit: number) => ({ type: "camvid", root: "camvid/CamVid", split: "train", size, limit, options });
   return {
-    name: "tiny", seed,
+    name: "tiny",
+    seed,
     model: { type: "vgg16-deeplab", widthMultiplier: 0.125 },
     discriminator: { type: "fc", widthMultiplier: 0.125 },
     adaptation: { type: "output-space", gan: "vanilla", lambdaAdv: [0.01] },
@@ -75,21 +80,55 @@ function tinyConfig(iters: number, seed = 5, lr = 0.01) {
 
 /** A sweep.json as `adaptseg sweep` writes it (format adaptseg-sweep/1, packages/sweep/src/types.ts):
  * two settings over three seeds, the statistics precomputed as that command does. */
-const run = (setting: string, seed: number, miou: number, perClass: Record<string, number | null> = { road: 60, sky: 70 }) =>
-  ({ id: `${setting}/seed-${seed}`, setting, seed, stage: "main", outDir: `/sweeps/lambda/${setting}/seed-${seed}`, status: "completed", metrics: { miou, pixelAccuracy: 80, perClass, iteration: 6 } });
-const SWEEP_RUNS = [run("source-only", 1, 20.5), run("source-only", 2, 21.5), run("source-only", 3, 22.5),
-  run("output-space", 1, 23, { road: 60, sky: 70 }), run("output-space", 2, 25, { road: 64, sky: 72 }), run("output-space", 3, 24, { road: 62, sky: null })];
+const run = (setting: string, seed: number, miou: number, perClass: Record<string, number | null> = { road: 60, sky: 70 }) => ({
+  id: `${setting}/seed-${seed}`,
+  setting,
+  seed,
+  stage: "main",
+  outDir: `/sweeps/lambda/${setting}/seed-${seed}`,
+  status: "completed",
+  metrics: { miou, pixelAccuracy: 80, perClass, iteration: 6 },
+});
+const SWEEP_RUNS = [
+  run("source-only", 1, 20.5),
+  run("source-only", 2, 21.5),
+  run("source-only", 3, 22.5),
+  run("output-space", 1, 23, { road: 60, sky: 70 }),
+  run("output-space", 2, 25, { road: 64, sky: 72 }),
+  run("output-space", 3, 24, { road: 62, sky: null }),
+];
 const SWEEP = {
-  format: "adaptseg-sweep/1", name: "lambda", outDir: "/sweeps/lambda", updatedAt: "2025-01-01T00:00:00.000Z", state: "done", executor: { kind: "local", workers: 1 },
-  axes: [{ path: "adaptation.type", label: "type", values: ["source-only", "output-space"] }], seeds: [1, 2, 3], baseline: "source-only", metric: "miou",
+  format: "adaptseg-sweep/1",
+  name: "lambda",
+  outDir: "/sweeps/lambda",
+  updatedAt: "2025-01-01T00:00:00.000Z",
+  state: "done",
+  executor: { kind: "local", workers: 1 },
+  axes: [{ path: "adaptation.type", label: "type", values: ["source-only", "output-space"] }],
+  seeds: [1, 2, 3],
+  baseline: "source-only",
+  metric: "miou",
   settings: [
-    { id: "source-only", values: { "adaptation.type": "source-only" }, perSeed: { 1: 20.5, 2: 21.5, 3: 22.5 },
-      runs: SWEEP_RUNS.slice(0, 3).map((r) => ({ id: r.id, seed: r.seed, miou: r.metrics.miou, perClass: r.metrics.perClass })), miou: { n: 3, mean: 21.5, sd: 1 }, perClass: { road: 60, sky: 70 } },
-    { id: "output-space", values: { "adaptation.type": "output-space", "adaptation.lambdaAdv": 0.001 }, perSeed: { 1: 23, 2: 25, 3: 24 },
-      runs: SWEEP_RUNS.slice(3).map((r) => ({ id: r.id, seed: r.seed, miou: r.metrics.miou, perClass: r.metrics.perClass })), miou: { n: 3, mean: 24, sd: 1 }, perClass: { road: 62, sky: 71 },
-      diff: { perSeed: { 1: 2.5, 2: 3.5, 3: 1.5 }, stats: { n: 3, mean: 2.5, sd: 1 } } },
+    {
+      id: "source-only",
+      values: { "adaptation.type": "source-only" },
+      perSeed: { 1: 20.5, 2: 21.5, 3: 22.5 },
+      runs: SWEEP_RUNS.slice(0, 3).map((r) => ({ id: r.id, seed: r.seed, miou: r.metrics.miou, perClass: r.metrics.perClass })),
+      miou: { n: 3, mean: 21.5, sd: 1 },
+      perClass: { road: 60, sky: 70 },
+    },
+    {
+      id: "output-space",
+      values: { "adaptation.type": "output-space", "adaptation.lambdaAdv": 0.001 },
+      perSeed: { 1: 23, 2: 25, 3: 24 },
+      runs: SWEEP_RUNS.slice(3).map((r) => ({ id: r.id, seed: r.seed, miou: r.metrics.miou, perClass: r.metrics.perClass })),
+      miou: { n: 3, mean: 24, sd: 1 },
+      perClass: { road: 62, sky: 71 },
+      diff: { perSeed: { 1: 2.5, 2: 3.5, 3: 1.5 }, stats: { n: 3, mean: 2.5, sd: 1 } },
+    },
   ],
-  runs: SWEEP_RUNS, files: {},
+  runs: SWEEP_RUNS,
+  files: {},
 };
 
 /** The test workspace: settings (no cliPath: the CLI is found through node_modules/.bin), configs, an
@@ -113,7 +152,11 @@ function makeWorkspace(work: string) {
   writeFileSync(join(ws, "sweeps/lambda/sweep.json"), JSON.stringify(SWEEP, null, 2));
   // The CLI as an installed package would have it: pnpm's node_modules/.bin shim.
   mkdirSync(join(ws, "node_modules/.bin"), { recursive: true });
-  writeFileSync(join(ws, "node_modules/.bin/adaptseg"), `#!/bin/sh\nbasedir=$(dirname "$(echo "$0" | sed -e 's,\\\\,/,g')")\nexec node  "$basedir/${relative(join(ws, "node_modules/.bin"), cli)}" "$@"\n`, { mode: 0o755 });
+  writeFileSync(
+    join(ws, "node_modules/.bin/adaptseg"),
+    `#!/bin/sh\nbasedir=$(dirname "$(echo "$0" | sed -e 's,\\\\,/,g')")\nexec node  "$basedir/${relative(join(ws, "node_modules/.bin"), cli)}" "$@"\n`,
+    { mode: 0o755 },
+  );
   // The checkpoint for hover and preview comes from a real 2-iteration CLI run.
   const seedCfg = join(work, "seed.json");
   writeFileSync(seedCfg, JSON.stringify(tinyConfig(2)));
@@ -121,27 +164,51 @@ function makeWorkspace(work: string) {
   const ckpt = join(work, "seed-run", readdirSync(join(work, "seed-run")).find((f) => /^ckpt-.*\.safetensors$/.test(f))!);
   const settings = { "adaptseg.nodePath": process.execPath, "adaptseg.dataRoot": sharedData, "adaptseg.runsFolder": "runs", "adaptseg.checkpoint": ckpt };
   writeFileSync(join(ws, ".vscode/settings.json"), JSON.stringify(settings, null, 2));
-  writeFileSync(join(ws, ".vscode/tasks.json"), JSON.stringify({
-    version: "2.0.0",
-    tasks: [{ label: "adaptseg: tiny (task)", type: "adaptseg", command: "train", config: join(ws, "experiments/tiny-task.json"), out: join(ws, "runs/from-task") }],
-  }, null, 2));
+  writeFileSync(
+    join(ws, ".vscode/tasks.json"),
+    JSON.stringify(
+      {
+        version: "2.0.0",
+        tasks: [{ label: "adaptseg: tiny (task)", type: "adaptseg", command: "train", config: join(ws, "experiments/tiny-task.json"), out: join(ws, "runs/from-task") }],
+      },
+      null,
+      2,
+    ),
+  );
   writeFileSync(join(ws, "images.txt"), `${IMAGE}\n`);
   writeFileSync(join(ws, "missing.txt"), "missing/nothere.png\n");
   copyFileSync(join(sharedData, IMAGE), join(ws, "frame.png"));
   // Quiet workbench: no welcome page, no tips.
   mkdirSync(join(work, "cs-user/User"), { recursive: true });
-  writeFileSync(join(work, "cs-user/User/settings.json"), JSON.stringify({
-    "workbench.startupEditor": "none", "workbench.tips.enabled": false, "telemetry.telemetryLevel": "off", "chat.commandCenter.enabled": false,
-    "extensions.autoCheckUpdates": false, "extensions.autoUpdate": false, "update.mode": "none", "editor.hover.delay": 200, "window.commandCenter": false,
-  }));
+  writeFileSync(
+    join(work, "cs-user/User/settings.json"),
+    JSON.stringify({
+      "workbench.startupEditor": "none",
+      "workbench.tips.enabled": false,
+      "telemetry.telemetryLevel": "off",
+      "chat.commandCenter.enabled": false,
+      "extensions.autoCheckUpdates": false,
+      "extensions.autoUpdate": false,
+      "update.mode": "none",
+      "editor.hover.delay": 200,
+      "window.commandCenter": false,
+    }),
+  );
   return { ws, ckpt, settings };
 }
 
 /** CLI processes writing into `dir` (Linux /proc): the test kills what it started, by pid. */
 function cliPids(dir: string): number[] {
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try { return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes(dir); } catch { return false; }
-  }).map(Number);
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 describe("vscode-ext in a real code-server", function () {
@@ -162,8 +229,7 @@ describe("vscode-ext in a real code-server", function () {
     mkdirSync(join(work, "dev-ext"));
     for (const f of ["package.json", "dist"]) cpSync(join(ext, f), join(work, "dev-ext", f), { recursive: true });
     // vsce does not understand pnpm: package without dependencies (the bundle is self-contained).
-    execFileSync(vsceBin, ["package", "--no-dependencies", "--skip-license", "--allow-missing-repository", "-o", join(work, "adaptseg.vsix")],
-      { cwd: ext, env: isolatedEnv(work), stdio: "pipe" });
+    execFileSync(vsceBin, ["package", "--no-dependencies", "--skip-license", "--allow-missing-repository", "-o", join(work, "adaptseg.vsix")], { cwd: ext, env: isolatedEnv(work), stdio: "pipe" });
     ({ ws, settings } = makeWorkspace(work));
     installVsix(work, join(work, "adaptseg.vsix"));
     server = await startCodeServer(work);
@@ -173,7 +239,13 @@ describe("vscode-ext in a real code-server", function () {
   after(async () => {
     await browser?.close().catch(() => {});
     server?.stop();
-    for (const d of started) for (const pid of cliPids(d)) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+    for (const d of started)
+      for (const pid of cliPids(d))
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          /* gone */
+        }
     if (process.env.ADAPTSEG_KEEP_VSCODE_WORK) console.log(`    work dir kept: ${work}`);
     else if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -186,12 +258,23 @@ describe("vscode-ext in a real code-server", function () {
     const out = join(work, "suite");
     const results = join(work, "suite-results.json");
     await build({
-      entryPoints: readdirSync(join(ext, "test/suite")).filter((f) => f.endsWith(".ts")).map((f) => join(ext, "test/suite", f)),
-      outdir: out, bundle: true, format: "cjs", platform: "node", target: "node20", external: ["vscode"], logLevel: "warning",
+      entryPoints: readdirSync(join(ext, "test/suite"))
+        .filter((f) => f.endsWith(".ts"))
+        .map((f) => join(ext, "test/suite", f)),
+      outdir: out,
+      bundle: true,
+      format: "cjs",
+      platform: "node",
+      target: "node20",
+      external: ["vscode"],
+      logLevel: "warning",
       define: { ADAPTSEG_MOCHA_FROM: JSON.stringify(join(repoRoot, "package.json")), ADAPTSEG_RESULTS: JSON.stringify(results) },
     });
     const remote = (p: string) => `vscode-remote://127.0.0.1:${server!.port}${p}`;
-    const payload = [["extensionDevelopmentPath", remote(join(work, "dev-ext"))], ["extensionTestsPath", remote(join(out, "index.js"))]];
+    const payload = [
+      ["extensionDevelopmentPath", remote(join(work, "dev-ext"))],
+      ["extensionTestsPath", remote(join(out, "index.js"))],
+    ];
     const hostPage = await browser.newPage();
     const log: string[] = [];
     let exit: (code: number) => void;
@@ -204,15 +287,19 @@ describe("vscode-ext in a real code-server", function () {
     clearTimeout(timer);
     await hostPage.screenshot({ path: join(shots, "00-extension-host-suite.png") }).catch(() => {});
     await hostPage.close().catch(() => {});
-    const res = existsSync(results) ? JSON.parse(readFileSync(results, "utf8")) as { title: string; state: string; error?: string }[] : [];
+    const res = existsSync(results) ? (JSON.parse(readFileSync(results, "utf8")) as { title: string; state: string; error?: string }[]) : [];
     for (const r of res) console.log(`      [host] ${r.state}: ${r.title}${r.error ? `\n${r.error.split("\n").slice(0, 4).join("\n")}` : ""}`);
     assert.equal(code, 0, `extension-host suite exit code ${code}; log:\n${log.slice(-40).join("\n")}`);
     assert.ok(res.length >= 5, `only ${res.length} extension-host test results`);
-    assert.deepEqual(res.filter((r) => r.state !== "passed").map((r) => r.title), []);
+    assert.deepEqual(
+      res.filter((r) => r.state !== "passed").map((r) => r.title),
+      [],
+    );
   });
 
   describe("a user in Chromium", () => {
-    let tinyRun = "", longRun = "";
+    let tinyRun = "",
+      longRun = "";
     afterEach(async function () {
       if (this.currentTest?.state === "failed" && page) await page.screenshot({ path: join(shots, `failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, "-")}.png`) }).catch(() => {});
     });
@@ -225,67 +312,115 @@ describe("vscode-ext in a real code-server", function () {
       await tryCommand(page, "View: Close Primary Side Bar"); // room: the dashboard gets half of the window
     });
     const dash = () => webviewFrame(page, "#runs", 60_000);
-    const newRunDir = (stem: string, not: string[] = []) => waitFor(`a new run folder runs/${stem}-*`, () => {
-      const d = existsSync(join(ws, "runs")) && readdirSync(join(ws, "runs")).filter((f) => new RegExp(`^${stem}-\\d{8}-\\d{6}$`).test(f) && !not.includes(join(ws, "runs", f))).sort().at(-1);
-      return d ? join(ws, "runs", d) : undefined;
-    }, 60_000);
-    const events = (dir: string) => readFileSync(join(dir, "events.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const newRunDir = (stem: string, not: string[] = []) =>
+      waitFor(
+        `a new run folder runs/${stem}-*`,
+        () => {
+          const d =
+            existsSync(join(ws, "runs")) &&
+            readdirSync(join(ws, "runs"))
+              .filter((f) => new RegExp(`^${stem}-\\d{8}-\\d{6}$`).test(f) && !not.includes(join(ws, "runs", f)))
+              .sort()
+              .at(-1);
+          return d ? join(ws, "runs", d) : undefined;
+        },
+        60_000,
+      );
+    const events = (dir: string) =>
+      readFileSync(join(dir, "events.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
 
     it("Train Experiment: a live dashboard beside the config, values at 4 significant digits, integer iteration ticks, charts above the fold", async () => {
       await quickOpen(page, "experiments/tiny.json"); // the dashboard opens beside it: a half-width editor
       await runCommand(page, "AdaptSeg: Train Experiment");
       // This window's extension host (not the development one above) activated the installed .vsix.
-      await waitFor("the installed extension to activate", () => exthostLogs(work).filter((f) => !hostLogsBefore.includes(f))
-        .some((f) => readFileSync(f, "utf8").includes("_doActivateExtension adaptseg.adaptseg-vscode")), 30_000);
+      await waitFor(
+        "the installed extension to activate",
+        () =>
+          exthostLogs(work)
+            .filter((f) => !hostLogsBefore.includes(f))
+            .some((f) => readFileSync(f, "utf8").includes("_doActivateExtension adaptseg.adaptseg-vscode")),
+        30_000,
+      );
       await pick(page, "experiments/tiny.json");
       tinyRun = await newRunDir("tiny");
       started.push(tinyRun);
       const d = await dash();
       const states = new Set<string>();
-      await waitFor("the run to end", async () => {
-        states.add(await d.evaluate((id: string) => document.querySelector<HTMLElement>(`#runs li[data-id="${id}"]`)?.dataset.state ?? "", join(tinyRun, "events.jsonl")));
-        return existsSync(join(tinyRun, "events.jsonl")) && events(tinyRun).some((e) => e.type === "end");
-      }, 150_000, 200);
+      await waitFor(
+        "the run to end",
+        async () => {
+          states.add(await d.evaluate((id: string) => document.querySelector<HTMLElement>(`#runs li[data-id="${id}"]`)?.dataset.state ?? "", join(tinyRun, "events.jsonl")));
+          return existsSync(join(tinyRun, "events.jsonl")) && events(tinyRun).some((e) => e.type === "end");
+        },
+        150_000,
+        200,
+      );
       const ev = events(tinyRun);
       assert.equal(ev.at(-1).status, "completed", `run ended ${JSON.stringify(ev.at(-1))}`);
       const iters = ev.filter((e) => e.type === "iteration");
       assert.equal(iters.length, 6);
       await waitFor("the dashboard to receive all 6 iteration events", async () => Number(await d.evaluate(() => document.body.dataset.points)) === iters.length, 30_000);
-      const li = await waitFor("the run's state to be completed", async () => {
-        const s = await runState(d, tinyRun);
-        return s?.state === "completed" ? s : undefined;
-      }, 15_000);
+      const li = await waitFor(
+        "the run's state to be completed",
+        async () => {
+          const s = await runState(d, tinyRun);
+          return s?.state === "completed" ? s : undefined;
+        },
+        15_000,
+      );
       assert.match(li.detail, /completed at iteration 6; checkpoint .*ckpt-00000006\.safetensors/);
       console.log(`      states seen while it ran: ${[...states].filter(Boolean).join(" -> ")}`);
       const last = iters.at(-1);
       const expected: Record<string, number> = { ...last.losses, lr_G: last.lr.G, ...(last.lr.D !== undefined ? { lr_D: last.lr.D } : {}) };
-      const shown: Record<string, string> = await d.evaluate(() => Object.fromEntries(
-        Array.from(document.querySelectorAll("#latest tr[data-term]")).map((tr) => [tr.getAttribute("data-term"), tr.querySelector("td.value")?.textContent?.trim() ?? ""])));
+      const shown: Record<string, string> = await d.evaluate(() =>
+        Object.fromEntries(Array.from(document.querySelectorAll("#latest tr[data-term]")).map((tr) => [tr.getAttribute("data-term"), tr.querySelector("td.value")?.textContent?.trim() ?? ""])),
+      );
       assert.deepEqual(Object.keys(shown).sort(), Object.keys(expected).sort(), "loss terms shown vs the iteration events' keys");
       for (const [term, text] of Object.entries(shown)) {
         // 4 significant digits, equal to the event's value to those digits.
-        const digits = text.replace(/e.*$/i, "").replace(/^-?0\.0*/, "").replace(/[.-]/g, "");
+        const digits = text
+          .replace(/e.*$/i, "")
+          .replace(/^-?0\.0*/, "")
+          .replace(/[.-]/g, "");
         assert.ok(digits.length <= 4, `${term}: "${text}" has more than 4 significant digits`);
         assert.equal(Number(text), Number(expected[term]!.toPrecision(4)), `${term}: dashboard shows ${text}, events.jsonl has ${expected[term]}`);
       }
       assert.match(await d.evaluate(() => document.querySelector("#latest caption")?.textContent), new RegExp(`Latest values: ${tinyRun.split("/").at(-1)}, iteration 6`));
-      const charts: { id: string; top: number; left: number; xticks: string }[] = await d.evaluate(() => Array.from(document.querySelectorAll<HTMLElement>("#charts .chart")).map((c) => ({
-        id: c.dataset.chart!, top: c.getBoundingClientRect().top, left: Math.round(c.getBoundingClientRect().left), xticks: c.dataset.xticks ?? "" })));
+      const charts: { id: string; top: number; left: number; xticks: string }[] = await d.evaluate(() =>
+        Array.from(document.querySelectorAll<HTMLElement>("#charts .chart")).map((c) => ({
+          id: c.dataset.chart!,
+          top: c.getBoundingClientRect().top,
+          left: Math.round(c.getBoundingClientRect().left),
+          xticks: c.dataset.xticks ?? "",
+        })),
+      );
       const view: { w: number; h: number } = await d.evaluate(() => ({ w: innerWidth, h: innerHeight }));
       console.log(`      dashboard ${view.w}x${view.h}: charts ${charts.map((c) => c.id).join(", ")}; values ${JSON.stringify(shown)}`);
       assert.ok(view.w < 900, `the dashboard is not in a half-width editor (${view.w} px)`);
-      for (const g of ["seg", "adv", "d", "lrG", "lrD", "miou"]) assert.ok(charts.some((c) => c.id === g), `no ${g} chart`);
+      for (const g of ["seg", "adv", "d", "lrG", "lrD", "miou"])
+        assert.ok(
+          charts.some((c) => c.id === g),
+          `no ${g} chart`,
+        );
       assert.ok(new Set(charts.map((c) => c.left)).size >= 2, "the charts are not in a grid of 2+ columns at half width");
       for (const c of charts) {
         assert.ok(c.top < view.h - 60, `chart ${c.id} starts below the fold (top ${c.top}, height ${view.h})`);
-        assert.ok(c.xticks && c.xticks.split(",").every((t) => /^\d+$/.test(t)), `chart ${c.id}: iteration ticks ${c.xticks}`);
+        assert.ok(
+          c.xticks?.split(",").every((t) => /^\d+$/.test(t)),
+          `chart ${c.id}: iteration ticks ${c.xticks}`,
+        );
       }
       // mIoU per evaluation and per class from the run's eval event.
       const evalEv = ev.filter((e) => e.type === "eval").at(-1);
       assert.ok(evalEv, "the run has no eval event");
       const miouCell = await d.evaluate(() => document.querySelector("#evals tbody td.num")?.textContent);
       assert.equal(miouCell, evalEv.miou.toFixed(2));
-      const perClass: Record<string, string> = await d.evaluate(() => Object.fromEntries(Array.from(document.querySelectorAll("#perclass tbody tr[data-class]")).map((tr) => [tr.getAttribute("data-class"), tr.querySelectorAll("td")[1]?.textContent ?? ""])));
+      const perClass: Record<string, string> = await d.evaluate(() =>
+        Object.fromEntries(Array.from(document.querySelectorAll("#perclass tbody tr[data-class]")).map((tr) => [tr.getAttribute("data-class"), tr.querySelectorAll("td")[1]?.textContent ?? ""])),
+      );
       for (const [c, v] of Object.entries(evalEv.perClass as Record<string, number | null>)) assert.equal(perClass[c], v === null ? "–" : v.toFixed(1), `per-class IoU of ${c}`);
       await page.waitForTimeout(500);
       await shot("01-dashboard-completed.png");
@@ -299,11 +434,18 @@ describe("vscode-ext in a real code-server", function () {
       await waitFor("metrics.json", () => existsSync(metricsFile), 120_000);
       const m = JSON.parse(readFileSync(metricsFile, "utf8"));
       const d = await dash();
-      const col: Record<string, string> = await waitFor("the evaluation's column in the per-class table", () => d.evaluate((id: string) => {
-        const th = Array.from(document.querySelectorAll<HTMLElement>("#perclass thead th[data-col]")).findIndex((t) => t.dataset.col === id);
-        if (th < 0) return undefined;
-        return Object.fromEntries(Array.from(document.querySelectorAll("#perclass tbody tr[data-class]")).map((tr) => [tr.getAttribute("data-class"), tr.querySelectorAll("td")[th + 1]?.textContent ?? ""]));
-      }, metricsFile), 30_000);
+      const col: Record<string, string> = await waitFor(
+        "the evaluation's column in the per-class table",
+        () =>
+          d.evaluate((id: string) => {
+            const th = Array.from(document.querySelectorAll<HTMLElement>("#perclass thead th[data-col]")).findIndex((t) => t.dataset.col === id);
+            if (th < 0) return undefined;
+            return Object.fromEntries(
+              Array.from(document.querySelectorAll("#perclass tbody tr[data-class]")).map((tr) => [tr.getAttribute("data-class"), tr.querySelectorAll("td")[th + 1]?.textContent ?? ""]),
+            );
+          }, metricsFile),
+        30_000,
+      );
       for (const [c, v] of Object.entries(m.perClass as Record<string, number | null>)) assert.equal(col[c], v === null ? "–" : v.toFixed(1), `per-class IoU of ${c}`);
       assert.equal(col["(mIoU)"], m.miou.toFixed(1));
       await waitForToast(page, /mIoU .* over \d+ images/, 15_000);
@@ -321,25 +463,43 @@ describe("vscode-ext in a real code-server", function () {
       await toggle(page, "runs/from-task");
       await page.keyboard.press("Enter");
       const d = await dash();
-      const runs: { id: string; color: string }[] = await waitFor("two runs in the dashboard", async () => {
-        const r = await d.evaluate(() => Array.from(document.querySelectorAll<HTMLElement>("#runs li[data-kind=run]")).map((li) => ({ id: li.dataset.id!, color: li.dataset.color! })));
-        return r.length === 2 ? r : undefined;
-      }, 20_000);
+      const runs: { id: string; color: string }[] = await waitFor(
+        "two runs in the dashboard",
+        async () => {
+          const r = await d.evaluate(() => Array.from(document.querySelectorAll<HTMLElement>("#runs li[data-kind=run]")).map((li) => ({ id: li.dataset.id!, color: li.dataset.color! })));
+          return r.length === 2 ? r : undefined;
+        },
+        20_000,
+      );
       assert.notEqual(runs[0]!.color, runs[1]!.color, "the two runs have the same colour");
-      const series: { run: string; color: string }[] = await waitFor("the loss chart to hold both runs", async () => {
-        const s = JSON.parse(await d.evaluate(() => document.querySelector<HTMLElement>('#charts .chart[data-chart="seg"]')?.dataset.series ?? "[]"));
-        return new Set(s.map((x: any) => x.run)).size === 2 ? s : undefined;
-      }, 20_000);
-      for (const r of runs) assert.ok(series.filter((x) => x.run === r.id).every((x) => x.color === r.color), `run ${r.id} is not drawn in its colour ${r.color}`);
+      const series: { run: string; color: string }[] = await waitFor(
+        "the loss chart to hold both runs",
+        async () => {
+          const s = JSON.parse(await d.evaluate(() => document.querySelector<HTMLElement>('#charts .chart[data-chart="seg"]')?.dataset.series ?? "[]"));
+          return new Set(s.map((x: any) => x.run)).size === 2 ? s : undefined;
+        },
+        20_000,
+      );
+      for (const r of runs)
+        assert.ok(
+          series.filter((x) => x.run === r.id).every((x) => x.color === r.color),
+          `run ${r.id} is not drawn in its colour ${r.color}`,
+        );
       // The legend: the run list's swatches in the runs' colours, and under the chart the term's line
       // style with the two runs' swatches.
       const rgb = (hex: string) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(", ")})`;
       const swatches: string[] = await d.evaluate(() => Array.from(document.querySelectorAll("#runs li[data-kind=run] .swatch")).map((s) => getComputedStyle(s).backgroundColor));
-      assert.deepEqual(swatches, runs.map((r) => rgb(r.color)));
+      assert.deepEqual(
+        swatches,
+        runs.map((r) => rgb(r.color)),
+      );
       const keys: string[] = await d.evaluate(() => Array.from(document.querySelectorAll('#charts .chart[data-chart="seg"] .terms-legend .swatch')).map((s) => getComputedStyle(s).backgroundColor));
       assert.deepEqual(new Set(keys), new Set(runs.map((r) => rgb(r.color))), "the chart's legend does not show both runs' colours");
       const cols: string[] = await d.evaluate(() => Array.from(document.querySelectorAll<HTMLElement>("#perclass thead th[data-col]")).map((t) => t.dataset.col!));
-      assert.ok(runs.every((r) => cols.includes(r.id)), `per-class columns: ${cols.join(", ")}`);
+      assert.ok(
+        runs.every((r) => cols.includes(r.id)),
+        `per-class columns: ${cols.join(", ")}`,
+      );
       await page.waitForTimeout(500);
       await shot("03-compare-two-runs.png");
     });
@@ -349,10 +509,15 @@ describe("vscode-ext in a real code-server", function () {
       await toggle(page, "sweeps/lambda");
       await page.keyboard.press("Enter");
       const d = await dash();
-      const rows: Record<string, { mean: string; gain: string }> = await waitFor("the sweep table", () => d.evaluate(() => {
-        const trs = Array.from(document.querySelectorAll<HTMLElement>(".sweep-table tbody tr[data-setting]"));
-        return trs.length ? Object.fromEntries(trs.map((tr) => [tr.dataset.setting, { mean: tr.querySelector(".mean")!.textContent!, gain: tr.querySelector(".gain")!.textContent! }])) : undefined;
-      }), 20_000);
+      const rows: Record<string, { mean: string; gain: string }> = await waitFor(
+        "the sweep table",
+        () =>
+          d.evaluate(() => {
+            const trs = Array.from(document.querySelectorAll<HTMLElement>(".sweep-table tbody tr[data-setting]"));
+            return trs.length ? Object.fromEntries(trs.map((tr) => [tr.dataset.setting, { mean: tr.querySelector(".mean")!.textContent!, gain: tr.querySelector(".gain")!.textContent! }])) : undefined;
+          }),
+        20_000,
+      );
       assert.equal(rows["source-only"]!.mean, "21.50 ± 1.00");
       assert.equal(rows["output-space"]!.mean, "24.00 ± 1.00");
       // Paired per seed: +2.5, +3.5, +1.5 -> mean 2.5, sd 1.
@@ -376,7 +541,15 @@ describe("vscode-ext in a real code-server", function () {
         await page.keyboard.press("Escape");
         return labels;
       };
-      const onConfig = await waitFor("the config index", async () => { const l = await menuOf("my-run.json"); return l.includes("Train Experiment") ? l : undefined; }, 20_000, 1000);
+      const onConfig = await waitFor(
+        "the config index",
+        async () => {
+          const l = await menuOf("my-run.json");
+          return l.includes("Train Experiment") ? l : undefined;
+        },
+        20_000,
+        1000,
+      );
       assert.ok(onConfig.includes("Train Experiment"));
       const onData = await menuOf("data.json");
       assert.ok(!onData.includes("Train Experiment"), `Train Experiment on data.json: ${onData.join(", ")}`);
@@ -388,12 +561,20 @@ describe("vscode-ext in a real code-server", function () {
       const token = page.locator(".monaco-editor .view-line", { hasText: "0016E5_07959.png" }).first();
       await token.waitFor({ timeout: 60_000 });
       const img = page.locator(".monaco-hover:not(.hidden) img[src^='data:image/png;base64,']").first();
-      await waitFor("the hover with the mask thumbnail", async () => {
-        const box = await token.boundingBox();
-        await page.mouse.move(box.x + 5, box.y + box.height + 120);
-        await page.mouse.move(box.x + Math.min(box.width / 2, 150), box.y + box.height / 2, { steps: 3 });
-        return img.waitFor({ timeout: 4_000 }).then(() => true, () => false);
-      }, 120_000, 500);
+      await waitFor(
+        "the hover with the mask thumbnail",
+        async () => {
+          const box = await token.boundingBox();
+          await page.mouse.move(box.x + 5, box.y + box.height + 120);
+          await page.mouse.move(box.x + Math.min(box.width / 2, 150), box.y + box.height / 2, { steps: 3 });
+          return img.waitFor({ timeout: 4_000 }).then(
+            () => true,
+            () => false,
+          );
+        },
+        120_000,
+        500,
+      );
       await waitFor("the thumbnail to load", () => img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth > 0), 20_000);
       const w = await img.evaluate((el: HTMLImageElement) => el.naturalWidth);
       assert.ok(w > 0 && w <= 256, `thumbnail width ${w}`);
@@ -401,16 +582,27 @@ describe("vscode-ext in a real code-server", function () {
       await page.mouse.move(5, 5);
     });
 
-    it("Segment Image: a tab titled \"Segmentation: frame.png\", three even panes, legend, opacity", async () => {
+    it('Segment Image: a tab titled "Segmentation: frame.png", three even panes, legend, opacity', async () => {
       await quickOpen(page, "frame.png");
       await page.waitForTimeout(1000); // let the default image editor become active
       await runCommand(page, "AdaptSeg: Segment Image");
       const pv = await webviewFrame(page, "#overlay", 90_000);
       await page.locator(".tabs-container .tab", { hasText: "Segmentation: frame.png" }).first().waitFor({ timeout: 10_000 });
-      await waitFor("image, mask and overlay to load and a legend", () => pv.evaluate(() =>
-        ["image", "mask", "overlay"].every((id) => { const el = document.getElementById(id) as HTMLImageElement | null; return el && el.complete && el.naturalWidth > 0; })
-        && document.querySelectorAll("#legend li[data-class]").length > 0), 120_000);
-      const legend: { cls: string; text: string }[] = await pv.evaluate(() => Array.from(document.querySelectorAll("#legend li[data-class]")).map((li) => ({ cls: li.getAttribute("data-class")!, text: li.textContent ?? "" })));
+      await waitFor(
+        "image, mask and overlay to load and a legend",
+        () =>
+          pv.evaluate(
+            () =>
+              ["image", "mask", "overlay"].every((id) => {
+                const el = document.getElementById(id) as HTMLImageElement | null;
+                return el?.complete && el.naturalWidth > 0;
+              }) && document.querySelectorAll("#legend li[data-class]").length > 0,
+          ),
+        120_000,
+      );
+      const legend: { cls: string; text: string }[] = await pv.evaluate(() =>
+        Array.from(document.querySelectorAll("#legend li[data-class]")).map((li) => ({ cls: li.getAttribute("data-class")!, text: li.textContent ?? "" })),
+      );
       let sum = 0;
       for (const { cls, text } of legend) {
         assert.ok(text.includes(cls), `legend item ${cls}: "${text}"`);
@@ -423,10 +615,18 @@ describe("vscode-ext in a real code-server", function () {
       assert.equal(widths.length, 3);
       assert.ok(Math.max(...widths) - Math.min(...widths) < 2, `pane widths ${widths.join(", ")}`);
       const before = await pv.evaluate(() => getComputedStyle(document.getElementById("overlay")!).opacity);
-      await pv.evaluate(() => { const s = document.getElementById("opacity") as HTMLInputElement; s.value = s.min || "0"; s.dispatchEvent(new Event("input", { bubbles: true })); });
+      await pv.evaluate(() => {
+        const s = document.getElementById("opacity") as HTMLInputElement;
+        s.value = s.min || "0";
+        s.dispatchEvent(new Event("input", { bubbles: true }));
+      });
       const after = await pv.evaluate(() => getComputedStyle(document.getElementById("overlay")!).opacity);
       assert.notEqual(after, before, "the opacity slider does not change the overlay");
-      await pv.evaluate(() => { const s = document.getElementById("opacity") as HTMLInputElement; s.value = String((Number(s.max || 1) + Number(s.min || 0)) / 2); s.dispatchEvent(new Event("input", { bubbles: true })); });
+      await pv.evaluate(() => {
+        const s = document.getElementById("opacity") as HTMLInputElement;
+        s.value = String((Number(s.max || 1) + Number(s.min || 0)) / 2);
+        s.dispatchEvent(new Event("input", { bubbles: true }));
+      });
       console.log(`      legend: ${legend.map((l) => l.text.trim()).join("; ")}; pane widths ${widths.map(Math.round).join(", ")}`);
       await shot("06-segmentation-preview.png");
       await tryCommand(page, "View: Close All Editors");
@@ -455,8 +655,18 @@ describe("vscode-ext in a real code-server", function () {
       assert.deepEqual(toast.buttons, ["Resume Run", "Reveal Checkpoint"]);
       const ev = events(longRun);
       assert.deepEqual(ev.at(-1), { ...ev.at(-1), type: "end", status: "stopped" });
-      assert.ok(ev.some((e) => e.type === "checkpoint" && e.reason === "signal"), "no checkpoint on SIGINT");
-      const s = await waitFor("the dashboard to show stopped", async () => { const x = await runState(d, longRun); return x?.state === "stopped" ? x : undefined; }, 15_000);
+      assert.ok(
+        ev.some((e) => e.type === "checkpoint" && e.reason === "signal"),
+        "no checkpoint on SIGINT",
+      );
+      const s = await waitFor(
+        "the dashboard to show stopped",
+        async () => {
+          const x = await runState(d, longRun);
+          return x?.state === "stopped" ? x : undefined;
+        },
+        15_000,
+      );
       assert.match(s.detail, /stopped at iteration \d+; checkpoint .*ckpt-\d+\.safetensors/);
       await waitFor("the status bar item to go", async () => !(await bar.isVisible()), 10_000);
       await shot("09-stopped-after-reload.png");
@@ -464,22 +674,41 @@ describe("vscode-ext in a real code-server", function () {
     });
 
     it("Resume Run from the palette continues from the checkpoint, live again", async () => {
-      const stoppedAt = events(longRun).filter((e) => e.type === "checkpoint").at(-1).iteration;
+      const stoppedAt = events(longRun)
+        .filter((e) => e.type === "checkpoint")
+        .at(-1).iteration;
       await runCommand(page, "AdaptSeg: Resume Run");
       await pick(page, longRun.split("/").at(-1)!);
       await waitFor("a resumed start event", () => events(longRun).some((e) => e.type === "start" && e.resumed && e.iteration === stoppedAt), 60_000);
       await waitFor("iterations after the resume", () => events(longRun).filter((e) => e.type === "iteration" && e.iteration > stoppedAt).length >= 2, 60_000);
       const d = await dash();
-      const s = await waitFor("the dashboard to show the run live again", async () => { const x = await runState(d, longRun); return x?.state === "live" ? x : undefined; }, 15_000);
+      const s = await waitFor(
+        "the dashboard to show the run live again",
+        async () => {
+          const x = await runState(d, longRun);
+          return x?.state === "live" ? x : undefined;
+        },
+        15_000,
+      );
       assert.match(s.text, new RegExp(`it ${stoppedAt + 1}|it \\d+`));
-      await page.locator(".statusbar-item", { hasText: `${longRun.split("/").at(-1)}: it` }).first().waitFor({ timeout: 15_000 });
+      await page
+        .locator(".statusbar-item", { hasText: `${longRun.split("/").at(-1)}: it` })
+        .first()
+        .waitFor({ timeout: 15_000 });
       await shot("10-resumed.png");
     });
 
-    it("deleting the run folder of a live run shows \"failed\" naming the folder (no Open Config)", async () => {
+    it('deleting the run folder of a live run shows "failed" naming the folder (no Open Config)', async () => {
       rmSync(longRun, { recursive: true, force: true });
       const d = await dash();
-      const s = await waitFor("the dashboard to show failed", async () => { const x = await runState(d, longRun); return x?.state === "failed" ? x : undefined; }, 30_000);
+      const s = await waitFor(
+        "the dashboard to show failed",
+        async () => {
+          const x = await runState(d, longRun);
+          return x?.state === "failed" ? x : undefined;
+        },
+        30_000,
+      );
       assert.ok(s.detail.includes(longRun), `the failure does not name the folder: ${s.detail}`);
       const toast = await waitForToast(page, new RegExp(`failed: the run folder ${longRun.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} was deleted`), 15_000);
       assert.ok(!toast.buttons.includes("Open Config"), `buttons: ${toast.buttons.join(", ")}`);
@@ -488,7 +717,7 @@ describe("vscode-ext in a real code-server", function () {
       await clearToasts(page);
     });
 
-    it("a run whose Node cannot start shows \"failed\" with the reason and Open Settings", async () => {
+    it('a run whose Node cannot start shows "failed" with the reason and Open Settings', async () => {
       writeFileSync(join(ws, ".vscode/settings.json"), JSON.stringify({ ...settings, "adaptseg.nodePath": "/nonexistent/bin/node" }, null, 2));
       await page.waitForTimeout(1500); // the settings file watcher
       const before = existsSync(join(ws, "runs")) ? readdirSync(join(ws, "runs")).map((f) => join(ws, "runs", f)) : [];
@@ -497,10 +726,20 @@ describe("vscode-ext in a real code-server", function () {
       const toast = await waitForToast(page, /"adaptseg\.nodePath" is "\/nonexistent\/bin\/node": no such file/, 30_000);
       assert.deepEqual(toast.buttons, ["Open Settings"]);
       const d = await dash();
-      const s = await waitFor("the dashboard to show the new run failed", async () => {
-        const all = await d.evaluate(() => Array.from(document.querySelectorAll<HTMLElement>("#runs li[data-kind=run]")).map((li) => ({ id: li.dataset.id!, state: li.dataset.state!, detail: li.querySelector(".detail")?.textContent ?? "" })));
-        return all.find((x: { id: string; state: string }) => !before.some((b) => x.id.startsWith(b)) && x.state === "failed");
-      }, 20_000);
+      const s = await waitFor(
+        "the dashboard to show the new run failed",
+        async () => {
+          const all = await d.evaluate(() =>
+            Array.from(document.querySelectorAll<HTMLElement>("#runs li[data-kind=run]")).map((li) => ({
+              id: li.dataset.id!,
+              state: li.dataset.state!,
+              detail: li.querySelector(".detail")?.textContent ?? "",
+            })),
+          );
+          return all.find((x: { id: string; state: string }) => !before.some((b) => x.id.startsWith(b)) && x.state === "failed");
+        },
+        20_000,
+      );
       assert.match(s.detail, /adaptseg\.nodePath/);
       await shot("12-node-cannot-start.png");
       await toast.click("Open Settings");
@@ -519,11 +758,20 @@ describe("vscode-ext in a real code-server", function () {
       await pick(page, "experiments/bad.experiment.json");
       const toast = await waitForToast(page, /failed: .*bad\.experiment\.json: invalid config/, 60_000);
       assert.deepEqual(toast.buttons, ["Open Config"]);
-      await page.locator(".notifications-toasts").first().screenshot({ path: join(shots, "15-config-error-notification.png") }).catch(() => {});
+      await page
+        .locator(".notifications-toasts")
+        .first()
+        .screenshot({ path: join(shots, "15-config-error-notification.png") })
+        .catch(() => {});
       await tryCommand(page, "Focus on Problems View");
       await page.locator(".markers-panel .monaco-list-row", { hasText: "model.widthMultiplier" }).first().waitFor({ timeout: 15_000 });
       const problems: string[] = await page.locator(".markers-panel .monaco-list-row").allTextContents();
-      console.log(`      problems: ${problems.slice(0, 6).map((p) => p.replace(/\s+/g, " ").trim()).join(" | ")}`);
+      console.log(
+        `      problems: ${problems
+          .slice(0, 6)
+          .map((p) => p.replace(/\s+/g, " ").trim())
+          .join(" | ")}`,
+      );
       await shot("14-config-errors.png");
       await clearToasts(page);
     });
@@ -532,24 +780,41 @@ describe("vscode-ext in a real code-server", function () {
 
 /** The state shown for a run in the dashboard's list. */
 async function runState(frame: any, runDir: string): Promise<{ state: string; detail: string; text: string } | undefined> {
-  return frame.evaluate((id: string) => {
-    const li = document.querySelector<HTMLElement>(`#runs li[data-id="${id}"]`);
-    return li ? { state: li.dataset.state ?? "", detail: li.querySelector(".detail")?.textContent ?? "", text: li.textContent ?? "" } : undefined;
-  }, join(runDir, "events.jsonl"));
+  return frame.evaluate(
+    (id: string) => {
+      const li = document.querySelector<HTMLElement>(`#runs li[data-id="${id}"]`);
+      return li ? { state: li.dataset.state ?? "", detail: li.querySelector(".detail")?.textContent ?? "", text: li.textContent ?? "" } : undefined;
+    },
+    join(runDir, "events.jsonl"),
+  );
 }
 
 /** Waits for a notification toast whose message matches; returns it with its buttons and a click. */
 async function waitForToast(page: any, re: RegExp, ms: number) {
-  const t = await waitFor(`a notification matching ${re}`, async () => {
-    const all: { text: string; buttons: string[] }[] = await page.evaluate(() => Array.from(document.querySelectorAll(".notifications-toasts .notification-toast")).map((t) => ({
-      text: t.querySelector(".notification-list-item-message")?.textContent ?? "",
-      buttons: Array.from(t.querySelectorAll(".notification-list-item-buttons-container .monaco-button")).map((b) => b.textContent?.trim() ?? ""),
-    })));
-    return all.find((x) => re.test(x.text));
-  }, ms, 250);
+  const t = await waitFor(
+    `a notification matching ${re}`,
+    async () => {
+      const all: { text: string; buttons: string[] }[] = await page.evaluate(() =>
+        Array.from(document.querySelectorAll(".notifications-toasts .notification-toast")).map((t) => ({
+          text: t.querySelector(".notification-list-item-message")?.textContent ?? "",
+          buttons: Array.from(t.querySelectorAll(".notification-list-item-buttons-container .monaco-button")).map((b) => b.textContent?.trim() ?? ""),
+        })),
+      );
+      return all.find((x) => re.test(x.text));
+    },
+    ms,
+    250,
+  );
   console.log(`      notification: ${t.text} [${t.buttons.join("] [")}]`);
-  return { ...t, click: (label: string) => page.locator(".notifications-toasts .notification-toast", { hasText: t.text.slice(0, 60) })
-    .locator(".notification-list-item-buttons-container .monaco-button", { hasText: label }).first().click() };
+  return {
+    ...t,
+    click: (label: string) =>
+      page
+        .locator(".notifications-toasts .notification-toast", { hasText: t.text.slice(0, 60) })
+        .locator(".notification-list-item-buttons-container .monaco-button", { hasText: label })
+        .first()
+        .click(),
+  };
 }
 
 async function clearToasts(page: any) {
@@ -559,17 +824,32 @@ async function clearToasts(page: any) {
 /** The extension hosts' logs code-server wrote so far. */
 function exthostLogs(work: string): string[] {
   const logs = join(work, "cs-user/logs");
-  return !existsSync(logs) ? [] : readdirSync(logs).flatMap((d) => readdirSync(join(logs, d)).filter((h) => h.startsWith("exthost"))
-    .map((h) => join(logs, d, h, "remoteexthost.log"))).filter((f) => existsSync(f));
+  return !existsSync(logs)
+    ? []
+    : readdirSync(logs)
+        .flatMap((d) =>
+          readdirSync(join(logs, d))
+            .filter((h) => h.startsWith("exthost"))
+            .map((h) => join(logs, d, h, "remoteexthost.log")),
+        )
+        .filter((f) => existsSync(f));
 }
 
 /** F1 until the quick input opens (the workbench DOM appears before it is interactive). */
 async function openPalette(page: any) {
   const input = page.locator(".quick-input-widget input");
-  await waitFor("the command palette", async () => {
-    await page.keyboard.press("F1");
-    return input.waitFor({ state: "visible", timeout: 1500 }).then(() => true, () => false);
-  }, 120_000, 500);
+  await waitFor(
+    "the command palette",
+    async () => {
+      await page.keyboard.press("F1");
+      return input.waitFor({ state: "visible", timeout: 1500 }).then(
+        () => true,
+        () => false,
+      );
+    },
+    120_000,
+    500,
+  );
   return input;
 }
 
@@ -591,13 +871,24 @@ async function quickOpen(page: any, file: string) {
  * that row appears (commands of a just-started extension host appear only in a new palette). */
 async function paletteSelect(page: any, query: string, label: string, ms = 120_000) {
   const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
-  await waitFor(`"${label}" in the palette`, async () => {
-    const input = await openPalette(page);
-    await input.fill(query);
-    if (await row.waitFor({ timeout: 5_000 }).then(() => true, () => false)) return true;
-    await page.keyboard.press("Escape");
-    return false;
-  }, ms, 500);
+  await waitFor(
+    `"${label}" in the palette`,
+    async () => {
+      const input = await openPalette(page);
+      await input.fill(query);
+      if (
+        await row.waitFor({ timeout: 5_000 }).then(
+          () => true,
+          () => false,
+        )
+      )
+        return true;
+      await page.keyboard.press("Escape");
+      return false;
+    },
+    ms,
+    500,
+  );
   await page.keyboard.press("Enter");
 }
 
@@ -610,10 +901,15 @@ async function pick(page: any, label: string) {
 
 /** The (nested) webview frame that contains `selector`. */
 async function webviewFrame(page: any, selector: string, ms: number) {
-  return waitFor(`a webview with ${selector}`, async () => {
-    for (const f of page.frames()) if (await f.$(selector).catch(() => null)) return f;
-    return undefined;
-  }, ms, 500);
+  return waitFor(
+    `a webview with ${selector}`,
+    async () => {
+      for (const f of page.frames()) if (await f.$(selector).catch(() => null)) return f;
+      return undefined;
+    },
+    ms,
+    500,
+  );
 }
 
 /** Toggles the checkbox of a multi-select QuickPick row whose label contains `label`. */
@@ -621,5 +917,6 @@ async function toggle(page: any, label: string) {
   const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
   await row.waitFor({ timeout: 60_000 });
   const box = row.locator("input[type=checkbox], .quick-input-list-checkbox").first();
-  if (await box.count()) await box.click(); else await row.click();
+  if (await box.count()) await box.click();
+  else await row.click();
 }

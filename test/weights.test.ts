@@ -13,10 +13,19 @@ import { itWithData, sharedData, tmp } from "./helpers.js";
 
 // Independent of the package: torchvision index, Keras name, cin, cout of VGG-16's 13 convs.
 const CONVS: [number, string, number, number][] = [
-  [0, "block1_conv1", 3, 64], [2, "block1_conv2", 64, 64], [5, "block2_conv1", 64, 128], [7, "block2_conv2", 128, 128],
-  [10, "block3_conv1", 128, 256], [12, "block3_conv2", 256, 256], [14, "block3_conv3", 256, 256],
-  [17, "block4_conv1", 256, 512], [19, "block4_conv2", 512, 512], [21, "block4_conv3", 512, 512],
-  [24, "block5_conv1", 512, 512], [26, "block5_conv2", 512, 512], [28, "block5_conv3", 512, 512],
+  [0, "block1_conv1", 3, 64],
+  [2, "block1_conv2", 64, 64],
+  [5, "block2_conv1", 64, 128],
+  [7, "block2_conv2", 128, 128],
+  [10, "block3_conv1", 128, 256],
+  [12, "block3_conv2", 256, 256],
+  [14, "block3_conv3", 256, 256],
+  [17, "block4_conv1", 256, 512],
+  [19, "block4_conv2", 512, 512],
+  [21, "block4_conv3", 512, 512],
+  [24, "block5_conv1", 512, 512],
+  [26, "block5_conv2", 512, 512],
+  [28, "block5_conv3", 512, 512],
 ];
 
 /** Deterministic, asymmetric kernel value of conv `l` at (o, i, y, x) and bias value at o. */
@@ -73,7 +82,8 @@ function handConv(l: number, img: Float32Array, H: number, W: number, ci: number
         let s = bval(l, o);
         for (let y = 0; y < 3; y++)
           for (let x = 0; x < 3; x++) {
-            const rr = r + y - 1, cc = c + x - 1;
+            const rr = r + y - 1,
+              cc = c + x - 1;
             if (rr < 0 || rr >= H || cc < 0 || cc >= W) continue;
             for (let i = 0; i < ci; i++) s += img[(rr * W + cc) * ci + i]! * (transposed ? kval(l, o, i, x, y) : kval(l, o, i, y, x));
           }
@@ -108,7 +118,8 @@ describe("ImageNet weights in (models-vgg)", function () {
       const n0 = tf.memory().numTensors;
       const plain = new VggDeeplabNet({ numClasses: 3, seed: 5 });
       const net = new VggDeeplabNet({ numClasses: 3, seed: 5, init: format === "tfjs" ? jsonFile : stFile });
-      const H = 3, W = 4;
+      const H = 3,
+        W = 4;
       CONVS.forEach(([n, , ci, co], l) => {
         const img = Float32Array.from({ length: H * W * ci }, (_, k) => Math.sin(0.7 * k + l) + 0.2);
         const got = tf.tidy(() => {
@@ -123,7 +134,11 @@ describe("ImageNet weights in (models-vgg)", function () {
       });
       // fc6, fc7 and the heads are fresh (SPEC 1): identical to a network built without init.
       for (const k of ["fc6.weight", "fc7.weight", "classifier.0.weight", "classifier.3.bias"]) {
-        assert.equal(tf.tidy(() => tf.max(tf.abs(tf.sub(net.weights.get(k)!, plain.weights.get(k)!))).dataSync()[0]), 0, k);
+        assert.equal(
+          tf.tidy(() => tf.max(tf.abs(tf.sub(net.weights.get(k)!, plain.weights.get(k)!))).dataSync()[0]),
+          0,
+          k,
+        );
       }
       net.dispose();
       plain.dispose();
@@ -150,7 +165,10 @@ describe("ImageNet weights in (models-vgg)", function () {
     const want = readImagenetWeights(stFile);
     for (const k of ["features.0.weight", "features.28.bias"]) assert.equal(maxAbsDiff(exp.net.weights.get(k)!.dataSync(), want.get(k)!.data), 0, k);
     exp.net.dispose();
-    await assert.rejects(buildExperiment({ ...cfg, model: { ...cfg.model, widthMultiplier: 0.5 } }, { baseDir: dir, dataRoot: sharedData }), /model\.init: ImageNet VGG-16 weights fit only widthMultiplier 1/);
+    await assert.rejects(
+      buildExperiment({ ...cfg, model: { ...cfg.model, widthMultiplier: 0.5 } }, { baseDir: dir, dataRoot: sharedData }),
+      /model\.init: ImageNet VGG-16 weights fit only widthMultiplier 1/,
+    );
   });
 
   it("missing, mis-shaped and unexpected tensors are named in one error", () => {
@@ -174,19 +192,31 @@ describe("ImageNet weights in (models-vgg)", function () {
 
   it("bad inputs fail clearly, naming the file or field", () => {
     const n0 = tf.memory().numTensors;
-    assert.throws(() => new VggDeeplabNet({ numClasses: 3, widthMultiplier: 0.125, init: stFile }), /model\.init: ImageNet VGG-16 weights fit only widthMultiplier 1; with widthMultiplier 0\.125 .*conv1_1: 8 instead of 64/);
+    assert.throws(
+      () => new VggDeeplabNet({ numClasses: 3, widthMultiplier: 0.125, init: stFile }),
+      /model\.init: ImageNet VGG-16 weights fit only widthMultiplier 1; with widthMultiplier 0\.125 .*conv1_1: 8 instead of 64/,
+    );
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, init: join(dir, "nope.safetensors") }), /model\.init: .*nope\.safetensors does not exist/);
     assert.throws(() => new VggDeeplabNet({ numClasses: 3, init: join(dir, "vgg16.pth") }), /expected a \.safetensors file .* or a TF\.js model\.json/);
     const tj = join(dir, "tfjs-bad");
     mkdirSync(tj);
-    const json = (m: unknown) => { writeFileSync(join(tj, "model.json"), JSON.stringify(m)); return join(tj, "model.json"); };
+    const json = (m: unknown) => {
+      writeFileSync(join(tj, "model.json"), JSON.stringify(m));
+      return join(tj, "model.json");
+    };
     writeFileSync(join(tj, "s1.bin"), Buffer.alloc(16));
     assert.throws(() => readImagenetWeights(json({ modelTopology: {} })), /has no "weightsManifest" array/);
     assert.throws(() => readImagenetWeights(json({ weightsManifest: [{ paths: ["s1.bin", "s2.bin"], weights: [] }] })), /weightsManifest\[0\]: weight shard .*s2\.bin does not exist/);
     assert.throws(() => readImagenetWeights(json({ weightsManifest: [{ paths: ["s1.bin"], weights: [{ name: "a", shape: [5], dtype: "float32" }] }] })), /shards hold 16 bytes, too few for "a" \[5\]/);
-    assert.throws(() => readImagenetWeights(json({ weightsManifest: [{ paths: ["s1.bin"], weights: [{ name: "a", shape: [3], dtype: "float32" }] }] })), /shards hold 16 bytes but the manifest describes 12/);
+    assert.throws(
+      () => readImagenetWeights(json({ weightsManifest: [{ paths: ["s1.bin"], weights: [{ name: "a", shape: [3], dtype: "float32" }] }] })),
+      /shards hold 16 bytes but the manifest describes 12/,
+    );
     assert.throws(() => readImagenetWeights(json({ weightsManifest: [{ paths: ["s1.bin"], weights: [{ name: "a", shape: [8], dtype: "float16" }] }] })), /"a" has dtype float16; only float32/);
-    assert.throws(() => readImagenetWeights(json({ weightsManifest: [{ paths: ["s1.bin"], weights: [{ name: "block1_conv1/kernel", shape: [4], dtype: "float32" }] }] })), /missing block1_conv1\/bias, .*block5_conv3\/bias; mis-shaped block1_conv1\/kernel \[4\] \(expected \[3,3,3,64\]\)/);
+    assert.throws(
+      () => readImagenetWeights(json({ weightsManifest: [{ paths: ["s1.bin"], weights: [{ name: "block1_conv1/kernel", shape: [4], dtype: "float32" }] }] })),
+      /missing block1_conv1\/bias, .*block5_conv3\/bias; mis-shaped block1_conv1\/kernel \[4\] \(expected \[3,3,3,64\]\)/,
+    );
     writeFileSync(join(tj, "broken.json"), "{");
     assert.throws(() => readImagenetWeights(join(tj, "broken.json")), /broken\.json is not valid JSON/);
     assert.equal(tf.memory().numTensors, n0);

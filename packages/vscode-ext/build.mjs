@@ -14,12 +14,31 @@ rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, "media"), { recursive: true });
 mkdirSync(join(dist, "examples"), { recursive: true });
 
-await build({ entryPoints: [join(here, "src/extension.ts")], bundle: true, format: "cjs", platform: "node", target: "node20",
-  external: ["vscode"], alias, outfile: join(dist, "extension.cjs"), sourcemap: true, logLevel: "warning" });
+await build({
+  entryPoints: [join(here, "src/extension.ts")],
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  external: ["vscode"],
+  alias,
+  outfile: join(dist, "extension.cjs"),
+  sourcemap: true,
+  logLevel: "warning",
+});
 if (/tfjs|@tensorflow/.test(readFileSync(join(dist, "extension.cjs"), "utf8"))) throw new Error("TF.js leaked into the extension bundle");
 for (const page of ["dashboard", "preview"])
-  await build({ entryPoints: [join(here, `src/webview/${page}.ts`)], bundle: true, format: "iife", platform: "browser", target: "es2022",
-    alias, outfile: join(dist, "media", `${page}.js`), minify: true, logLevel: "warning" });
+  await build({
+    entryPoints: [join(here, `src/webview/${page}.ts`)],
+    bundle: true,
+    format: "iife",
+    platform: "browser",
+    target: "es2022",
+    alias,
+    outfile: join(dist, "media", `${page}.js`),
+    minify: true,
+    logLevel: "warning",
+  });
 
 // uPlot is loaded by the webview from dist/media (never from the network).
 const uplot = dirname(createRequire(join(here, "package.json")).resolve("uplot"));
@@ -46,7 +65,9 @@ try {
   const schema = execFileSync(process.execPath, [cli, "schema"], { encoding: "utf8" });
   JSON.parse(schema);
   writeFileSync(join(dist, "config.schema.json"), schema);
-} catch (e) { console.warn(`vscode-ext: schema not generated (${e.message.split("\n")[0]})`); }
+} catch (e) {
+  console.warn(`vscode-ext: schema not generated (${e.message.split("\n")[0]})`);
+}
 // Type-check (esbuild only strips types); the webview scripts and the shared protocol included.
 execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", join(here, "tsconfig.json")], { stdio: "inherit" });
 console.log("built adaptseg-vscode");

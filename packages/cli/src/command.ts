@@ -67,6 +67,7 @@ export interface Command<O extends Record<string, OptionSpec> = Record<string, O
   options: O;
   positionals?: PositionalSpec;
   /** The exit code (0 when nothing is returned). Throw UsageError for bad arguments, Error for failures (exit 1). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a command may return nothing (exit 0)
   run(args: Args<O>): Promise<number | void>;
 }
 
@@ -80,7 +81,10 @@ export type AnyCommand = Command<any>;
 
 /** A bad command line: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {
-  constructor(message: string, readonly command?: AnyCommand) {
+  constructor(
+    message: string,
+    readonly command?: AnyCommand,
+  ) {
     super(message);
     this.name = "UsageError";
   }
@@ -171,7 +175,10 @@ export function parseCommandArgs<O extends Record<string, OptionSpec>>(cmd: Comm
     if (!err.code?.startsWith("ERR_PARSE_ARGS")) throw e;
     if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
       const opt = /'([^']+)'/.exec(err.message)?.[1] ?? "";
-      const near = closest(opt.replace(/^-+/, "").split("=")[0]!, specs.map(([n]) => n));
+      const near = closest(
+        opt.replace(/^-+/, "").split("=")[0]!,
+        specs.map(([n]) => n),
+      );
       throw new UsageError(`unknown option ${opt}${near ? ` (did you mean --${near}?)` : ""}`, cmd);
     }
     if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {

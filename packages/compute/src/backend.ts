@@ -102,9 +102,7 @@ export async function selectBackend(backends: ComputeBackend[], preferred = proc
       await tf.ready();
       if (b.tfName !== "wasm") return { name: b.name, skipped };
       const ort = ortKernelStats();
-      const kernels = ort.active
-        ? `conv2d forward and gradients in onnxruntime-node (${ort.threads} threads)`
-        : `wasm only (onnxruntime-node kernels off: ${ortSkipped})`;
+      const kernels = ort.active ? `conv2d forward and gradients in onnxruntime-node (${ort.threads} threads)` : `wasm only (onnxruntime-node kernels off: ${ortSkipped})`;
       return { name: b.name, kernels, skipped };
     }
     const reason = why ?? `tf.setBackend("${b.tfName}") failed`;

@@ -106,8 +106,7 @@ type Main = { Tensor?: OrtTensorCtor; env?: { versions?: Record<string, string> 
 export async function loadOrtNative(spec = "onnxruntime-node"): Promise<OrtNative | string> {
   const m = (await import(spec)) as Main & { default?: Main };
   const version = m.env?.versions?.node ?? m.default?.env?.versions?.node;
-  if (!version || !ORT_VERSION.test(version))
-    return `${spec} ${version ?? "(version unknown)"} is installed, but the onnxruntime kernels call its private native binding and were written for 1.30.x`;
+  if (!version || !ORT_VERSION.test(version)) return `${spec} ${version ?? "(version unknown)"} is installed, but the onnxruntime kernels call its private native binding and were written for 1.30.x`;
   const b = (await import(`${spec}/dist/binding.js`)) as { binding?: Binding; initOrt?: () => void; default?: { binding: Binding; initOrt: () => void } };
   const binding = b.binding ?? b.default?.binding;
   const initOrt = b.initOrt ?? b.default?.initOrt;

@@ -3,8 +3,7 @@
 import { Type as T, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
-const Obj = <P extends Parameters<typeof T.Object>[0]>(props: P, description?: string) =>
-  T.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
+const Obj = <P extends Parameters<typeof T.Object>[0]>(props: P, description?: string) => T.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 
 const Size = Obj(
   {
@@ -50,7 +49,12 @@ export const ExperimentConfigSchema = T.Object(
         type: T.String({ default: "vgg16-deeplab", description: "Backbone name: vgg16-deeplab, or a plugin's. Its own options sit beside type." }),
         numClasses: T.Optional(T.Integer({ minimum: 2, maximum: 255, description: "Defaults to the source class space's size; at least that size (train ids are bytes, 255 is void)." })),
         init: T.Optional(T.String({ description: "Initial weights: an AdaptSeg checkpoint (warm start of G), or a file the backbone reads (ImageNet weights)." })),
-        upsample: T.Optional(T.Union([T.Literal("half-pixel"), T.Literal("align-corners")], { default: "half-pixel", description: "How logits are upsampled for the loss and evaluation: half-pixel centres (PyTorch >= 0.4) or align-corners (the official code under PyTorch 0.3; its checkpoints)." })),
+        upsample: T.Optional(
+          T.Union([T.Literal("half-pixel"), T.Literal("align-corners")], {
+            default: "half-pixel",
+            description: "How logits are upsampled for the loss and evaluation: half-pixel centres (PyTorch >= 0.4) or align-corners (the official code under PyTorch 0.3; its checkpoints).",
+          }),
+        ),
       },
       { additionalProperties: true, description: "The segmentation network: `type` plus that backbone's options." },
     ),
@@ -64,7 +68,11 @@ export const ExperimentConfigSchema = T.Object(
       ),
     ),
     adaptation: T.Object(
-      { type: T.String({ description: "Strategy: source-only, output-space, multi-level, feature-level, advent, minent, self-training, dacs, aug-control, or a plugin's. Its own options sit beside type." }) },
+      {
+        type: T.String({
+          description: "Strategy: source-only, output-space, multi-level, feature-level, advent, minent, self-training, dacs, aug-control, or a plugin's. Its own options sit beside type.",
+        }),
+      },
       { additionalProperties: true },
     ),
     source: DatasetConfigSchema,
@@ -113,7 +121,10 @@ export function configJsonSchema(): Record<string, unknown> {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], readonly file?: string) {
+  constructor(
+    readonly problems: string[],
+    readonly file?: string,
+  ) {
     super(`${file ? `${file}: ` : ""}invalid config:\n  ${problems.join("\n  ")}`);
     this.name = "ConfigError";
   }
@@ -121,7 +132,10 @@ export class ConfigError extends Error {
 
 /** `/adaptation/lambdaAdv/1` -> `adaptation.lambdaAdv[1]`. */
 export function fieldPath(pointer: string): string {
-  const parts = pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const parts = pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   return parts.reduce((s, p) => (/^\d+$/.test(p) ? `${s}[${p}]` : s ? `${s}.${p}` : p), "") || "(root)";
 }
 
@@ -141,7 +155,8 @@ export function schemaProblems(schema: TSchema, value: unknown, prefix = ""): st
     let msg: string;
     if (e.value === undefined) msg = `${path} is required`;
     else if (e.message.startsWith("Unexpected property")) msg = `${path} is not a known field`;
-    else if (e.schema.type && e.schema.type !== "object" && (e.schema.type === "array" ? !Array.isArray(e.value) : typeof e.value !== (e.schema.type === "integer" ? "number" : e.schema.type))) msg = `${path} must be ${describe(e.schema)}`;
+    else if (e.schema.type && e.schema.type !== "object" && (e.schema.type === "array" ? !Array.isArray(e.value) : typeof e.value !== (e.schema.type === "integer" ? "number" : e.schema.type)))
+      msg = `${path} must be ${describe(e.schema)}`;
     else if (e.schema.anyOf) msg = `${path} must be ${describe(e.schema)}`;
     else msg = `${path}: ${e.message.toLowerCase()}`;
     if (!problems.includes(msg)) problems.push(msg);

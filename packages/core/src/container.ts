@@ -39,10 +39,7 @@ export interface CreateContainerOptions {
   modules?: ContainerModule[];
 }
 
-export async function createContainer(
-  config: { plugins?: string[] } = {},
-  opts: CreateContainerOptions = {},
-): Promise<Container & { adaptseg: ContainerInfo }> {
+export async function createContainer(config: { plugins?: string[] } = {}, opts: CreateContainerOptions = {}): Promise<Container & { adaptseg: ContainerInfo }> {
   const container = new Container() as Container & { adaptseg: ContainerInfo };
   const info: ContainerInfo = { loaded: ["@adaptseg/core"], missing: [] };
   const names = new NameRegistry(container);
@@ -97,7 +94,9 @@ class NameRegistry {
           const ctor = (impls.find((i) => i?.name === name) as { constructor?: { name?: string } }).constructor?.name;
           seen.set(name, { owner, count, impl: ctor && ctor !== "Object" ? ctor : undefined });
         } else if (count > before.count) {
-          throw new Error(`${owner} registers ${label} "${name}", a name ${before.owner.startsWith("module") ? `the built-in ${before.impl ?? label} (${before.owner})` : before.owner} already registers: rename one of them (plugin names must be unique)`);
+          throw new Error(
+            `${owner} registers ${label} "${name}", a name ${before.owner.startsWith("module") ? `the built-in ${before.impl ?? label} (${before.owner})` : before.owner} already registers: rename one of them (plugin names must be unique)`,
+          );
         }
       }
     }

@@ -250,7 +250,6 @@ export interface DataPipeline {
 
 // ---------------------------------------------------------------- binding helper
 /** Any constructor; injectable classes take only `@inject`ed parameters. */
-// biome-ignore lint/suspicious/noExplicitAny: constructor parameters are whatever the container injects
 export type Ctor<T> = new (...args: any[]) => T;
 
 /**

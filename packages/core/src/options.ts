@@ -8,7 +8,10 @@ import { AdaptationStrategy, Backbone, Discriminator } from "./contracts.js";
 import { ConfigError, ExperimentConfigSchema, configJsonSchema, schemaProblems, validateConfig, type ResolvedConfig } from "./config.js";
 import { knownNames } from "./container.js";
 
-interface Plugin { name: string; options?: TSchema }
+interface Plugin {
+  name: string;
+  options?: TSchema;
+}
 
 /** The config sections whose options belong to a plugin, and the generic fields each keeps. */
 const SECTIONS = [

@@ -34,9 +34,7 @@ export interface ResponseError {
   data?: unknown;
 }
 
-export type ResponseMessage<R = unknown> =
-  | { jsonrpc: "2.0"; id: RequestId; result: R; error?: undefined }
-  | { jsonrpc: "2.0"; id: RequestId | null; error: ResponseError; result?: undefined };
+export type ResponseMessage<R = unknown> = { jsonrpc: "2.0"; id: RequestId; result: R; error?: undefined } | { jsonrpc: "2.0"; id: RequestId | null; error: ResponseError; result?: undefined };
 
 /** JSON-RPC 2.0's codes, plus LSP's RequestFailed and RequestCancelled. */
 export const ErrorCodes = {
@@ -109,14 +107,17 @@ export type PredictResponse = ResponseMessage<PredictResult>;
 
 /** An error with a protocol code: what a handler throws to answer with that code. */
 export class ProtocolError extends Error {
-  constructor(readonly code: number, message: string, readonly data?: unknown) {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
     super(message);
     this.name = "ProtocolError";
   }
 }
 
-export const request = <M extends keyof PredictProtocol>(id: RequestId, method: M, params: PredictProtocol[M]["params"]): string =>
-  JSON.stringify({ jsonrpc: "2.0", id, method, params }) + "\n";
+export const request = <M extends keyof PredictProtocol>(id: RequestId, method: M, params: PredictProtocol[M]["params"]): string => JSON.stringify({ jsonrpc: "2.0", id, method, params }) + "\n";
 export const cancel = (id: RequestId): string => JSON.stringify({ jsonrpc: "2.0", method: CANCEL_METHOD, params: { id } }) + "\n";
 export const success = <R>(id: RequestId, result: R): string => JSON.stringify({ jsonrpc: "2.0", id, result }) + "\n";
 export const failure = (id: RequestId | null, code: number, message: string, data?: unknown): string =>

@@ -27,7 +27,8 @@ export class CamVidAdapter implements DatasetAdapter {
       const rel = (p: string) => join(o.root, ...p.split("/").slice(-2));
       return { image: rel(img!), label: ann ? rel(ann) : undefined, id: basename(img!, ".png") };
     });
-    const seqs = o.sequences as string[] | undefined, excl = o.excludeSequences as string[] | undefined;
+    const seqs = o.sequences as string[] | undefined,
+      excl = o.excludeSequences as string[] | undefined;
     const seqOf = (s: Sample) => s.id.split("_")[0];
     if (seqs) out = out.filter((s) => seqs.includes(seqOf(s)!));
     if (excl) out = out.filter((s) => !excl.includes(seqOf(s)!));

@@ -31,10 +31,13 @@ export class CityscapesAdapter implements DatasetAdapter {
         return m[1]!;
       });
     } else {
-      const cities = (await readdir(dir).catch(() => { throw new Error(`cityscapes: split folder ${dir} does not exist`); })).sort();
+      const cities = (
+        await readdir(dir).catch(() => {
+          throw new Error(`cityscapes: split folder ${dir} does not exist`);
+        })
+      ).sort();
       rels = [];
-      for (const city of cities)
-        for (const f of (await readdir(join(dir, city))).filter((f) => f.endsWith("_leftImg8bit.png")).sort()) rels.push(`${city}/${f.replace("_leftImg8bit.png", "")}`);
+      for (const city of cities) for (const f of (await readdir(join(dir, city))).filter((f) => f.endsWith("_leftImg8bit.png")).sort()) rels.push(`${city}/${f.replace("_leftImg8bit.png", "")}`);
     }
     const filter = o.cities as string[] | undefined;
     if (filter) rels = rels.filter((r) => filter.includes(r.split("/")[0]!));
@@ -44,6 +47,11 @@ export class CityscapesAdapter implements DatasetAdapter {
   }
   readLabel(file: string, o: Record<string, unknown> = {}): Promise<LabelMap> {
     const { fromTrain } = classSpace(classesOf(o));
-    return readIndexPng(file, CITYSCAPES_ID_LUT.map((t) => fromTrain[t]!), "grey", 33);
+    return readIndexPng(
+      file,
+      CITYSCAPES_ID_LUT.map((t) => fromTrain[t]!),
+      "grey",
+      33,
+    );
   }
 }

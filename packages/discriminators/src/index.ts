@@ -15,16 +15,23 @@ export type Gan = "vanilla" | "lsgan";
 export function ganLoss(logits: tf.Tensor, label: number, gan: Gan): tf.Scalar {
   return tf.tidy(() => {
     const y = tf.fill(logits.shape, label);
-    return gan === "lsgan" ? tf.mean(tf.square(tf.sub(logits, y))) as tf.Scalar : tf.losses.sigmoidCrossEntropy(y, logits) as tf.Scalar;
+    return gan === "lsgan" ? (tf.mean(tf.square(tf.sub(logits, y))) as tf.Scalar) : (tf.losses.sigmoidCrossEntropy(y, logits) as tf.Scalar);
   });
 }
 
-export interface FCOptions { widthMultiplier?: number; upsample?: boolean; seed?: number }
+export interface FCOptions {
+  widthMultiplier?: number;
+  upsample?: boolean;
+  seed?: number;
+}
 
 /** Five 4x4 stride-2 convs (explicit pad 1, then valid), C,64,128,256,512,1; LeakyReLU 0.2 after the first four. */
 export class FCDiscriminatorNet implements DiscriminatorNet {
   readonly weights = new Map<string, tf.Variable>();
-  constructor(inChannels: number, private readonly opts: FCOptions = {}) {
+  constructor(
+    inChannels: number,
+    private readonly opts: FCOptions = {},
+  ) {
     const m = opts.widthMultiplier ?? 1;
     const ch = [inChannels, ...[64, 128, 256, 512].map((c) => Math.max(1, Math.round(c * m))), 1];
     let seed = opts.seed ?? 0;
@@ -32,7 +39,10 @@ export class FCDiscriminatorNet implements DiscriminatorNet {
       const fanIn = 16 * ch[i]!;
       const bound = 1 / Math.sqrt(fanIn); // PyTorch Conv2d default init (kaiming_uniform a=sqrt(5))
       // tf.variable shares the initial tensor's data: dispose the initial tensor or it leaks.
-      const keep = (key: string, t: tf.Tensor) => { this.weights.set(key, tf.variable(t)); t.dispose(); };
+      const keep = (key: string, t: tf.Tensor) => {
+        this.weights.set(key, tf.variable(t));
+        t.dispose();
+      };
       keep(`conv${i + 1}.weight`, tf.randomUniform([4, 4, ch[i]!, ch[i + 1]!], -bound, bound, "float32", seed++));
       keep(`conv${i + 1}.bias`, tf.randomUniform([ch[i + 1]!], -bound, bound, "float32", seed++));
     }
@@ -40,18 +50,26 @@ export class FCDiscriminatorNet implements DiscriminatorNet {
   apply(x: tf.Tensor4D): tf.Tensor4D {
     const [, H, W] = x.shape;
     // Each 4x4/2 conv with padding 1 halves the map: below 32 px the fifth leaves no pixels.
-    if (H < 32 || W < 32) throw new Error(`FCDiscriminator: input ${H}x${W} is smaller than 32x32; its five stride-2 convs would leave an empty map (feature-level adaptation needs images of at least 256x256)`);
+    if (H < 32 || W < 32)
+      throw new Error(`FCDiscriminator: input ${H}x${W} is smaller than 32x32; its five stride-2 convs would leave an empty map (feature-level adaptation needs images of at least 256x256)`);
     return tf.tidy(() => {
       let h = x;
       for (let i = 1; i <= 5; i++) {
-        h = tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+        h = tf.pad(h, [
+          [0, 0],
+          [1, 1],
+          [1, 1],
+          [0, 0],
+        ]);
         h = tf.add(tf.conv2d(h, this.weights.get(`conv${i}.weight`) as tf.Tensor4D, 2, "valid"), this.weights.get(`conv${i}.bias`)!);
         if (i < 5) h = tf.leakyRelu(h, 0.2);
       }
       return this.opts.upsample ? tf.image.resizeBilinear(h, [x.shape[1], x.shape[2]], true) : h;
     });
   }
-  dispose(): void { for (const v of this.weights.values()) v.dispose(); }
+  dispose(): void {
+    for (const v of this.weights.values()) v.dispose();
+  }
 }
 
 export const FCOptions = T.Object(
@@ -184,7 +202,9 @@ export class GanRun implements AdaptationRun {
       for (const o of [keptS, keptT]) tf.dispose([o.main, o.aux, o.features].filter((t): t is tf.Tensor4D => !!t));
     }
   }
-  dispose(): void { for (const d of this.discriminators.values()) d.dispose(); }
+  dispose(): void {
+    for (const d of this.discriminators.values()) d.dispose();
+  }
 }
 
 /** A strategy on `levels` with SPEC's default weights per GAN (SPEC 2; AdvEnt: SPEC 7). */

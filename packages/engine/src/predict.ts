@@ -81,13 +81,14 @@ export class Predictor {
   async segment(file: string, size = this.inputSize): Promise<Segmentation> {
     if (size !== undefined) {
       const ok = (v: unknown) => Number.isInteger(v) && (v as number) >= 8 && (v as number) <= 8192;
-      if (!size || typeof size !== "object" || !ok(size.width) || !ok(size.height))
-        throw new Error(`${file}: size must be whole pixels from 8 to 8192 a side, got ${JSON.stringify(size)}`);
+      if (!size || typeof size !== "object" || !ok(size.width) || !ok(size.height)) throw new Error(`${file}: size must be whole pixels from 8 to 8192 a side, got ${JSON.stringify(size)}`);
     }
     const img = await this.pipeline.readImage(file, size);
     const bytes = img.origWidth * img.origHeight * this.net.numClasses * 4;
     if (bytes > MAX_SCORE_BYTES)
-      throw new Error(`${file}: a ${img.origWidth}x${img.origHeight} image needs ${(bytes / 2 ** 30).toFixed(1)} GiB of class scores at its own size (${this.net.numClasses} classes), over the ${MAX_SCORE_BYTES / 2 ** 30} GiB limit: downscale it first`);
+      throw new Error(
+        `${file}: a ${img.origWidth}x${img.origHeight} image needs ${(bytes / 2 ** 30).toFixed(1)} GiB of class scores at its own size (${this.net.numClasses} classes), over the ${MAX_SCORE_BYTES / 2 ** 30} GiB limit: downscale it first`,
+      );
     const ids = predictIds(this.net, img);
     return { ids, width: img.origWidth, height: img.origHeight, rgb: img.rgb, legend: legendEntries(ids, { classes: this.meta.classes, palette: this.meta.palette }) };
   }

@@ -40,10 +40,13 @@ export const ResnetOptions = T.Object(
     aspp: T.Union([T.Literal("fixed"), T.Literal("faithful")], { default: "fixed", description: "fixed: all four ASPP branches summed; faithful: only d=6 and d=12, as the official code computes." }),
     bn: T.Union([T.Literal("frozen"), T.Literal("faithful")], {
       default: "frozen",
-      description: "frozen: BN always uses its running statistics, never updated; faithful: training forwards use batch statistics and update the running ones (momentum 0.1), as the official script at batch size 1.",
+      description:
+        "frozen: BN always uses its running statistics, never updated; faithful: training forwards use batch statistics and update the running ones (momentum 0.1), as the official script at batch size 1.",
     }),
     auxHead: T.Boolean({ default: true, description: "The aux ASPP head on layer3 (layer5, outputs.aux) that multi-level adaptation uses." }),
-    init: T.Optional(T.String({ description: "Backbone weights: the DeepLab init or an official DeeplabMulti (.pth, zip or legacy format; .safetensors); heads are loaded only where their shapes fit." })),
+    init: T.Optional(
+      T.String({ description: "Backbone weights: the DeepLab init or an official DeeplabMulti (.pth, zip or legacy format; .safetensors); heads are loaded only where their shapes fit." }),
+    ),
     weights: T.Optional(T.String({ description: "Every weight, strictly: an official AdaptSegNet DeeplabMulti .pth (e.g. GTA2Cityscapes_multi) or an AdaptSeg checkpoint." })),
   },
   { additionalProperties: false },
@@ -53,7 +56,11 @@ export type ResnetDeeplabOptions = Partial<ResnetOptions> & { numClasses: number
 
 /** The options this backbone reads, with the schema's defaults; errors name the field (`model.bn`). */
 export function resnetOptions(options: Record<string, unknown>): ResnetOptions {
-  const mine = Object.fromEntries(Object.keys(ResnetOptions.properties).filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+  const mine = Object.fromEntries(
+    Object.keys(ResnetOptions.properties)
+      .filter((k) => options[k] !== undefined)
+      .map((k) => [k, options[k]]),
+  );
   const o = Value.Default(ResnetOptions, Value.Clone(mine)) as ResnetOptions;
   const errors = [...Value.Errors(ResnetOptions, o)].map((e) => `model${e.path.replace(/\//g, ".")}: ${e.message.toLowerCase()} (got ${JSON.stringify(e.value)})`);
   if (errors.length) throw new Error(errors.join("; "));
@@ -68,7 +75,8 @@ export function resnetOptions(options: Record<string, unknown>): ResnetOptions {
  */
 export function atrous3x3(x: tf.Tensor4D, w: tf.Tensor4D, d: number): tf.Tensor4D {
   const [, h, wd] = x.shape;
-  const rows = d >= h, cols = d >= wd;
+  const rows = d >= h,
+    cols = d >= wd;
   if (!rows && !cols) return dilatedConv2d(x, w, d, d);
   return tf.tidy(() => {
     const k = tf.slice(w, [rows ? 1 : 0, cols ? 1 : 0, 0, 0], [rows ? 1 : 3, cols ? 1 : 3, -1, -1]) as tf.Tensor4D;
@@ -99,7 +107,8 @@ export class ResnetDeeplabNet implements SegNetwork {
     this.featureChannels = spec.layer4Channels;
     this.branches = o.aspp === "faithful" ? 2 : 4;
     const seed = opts.seed ?? 0;
-    const heads = new Set<string>(), buffers = new Set<string>();
+    const heads = new Set<string>(),
+      buffers = new Set<string>();
     const lastConvScale = 1 / Math.sqrt(spec.blocks.length);
     // Seeds by position in the two-head list, so that auxHead: false changes no other weight.
     resnetWeights({ widthMultiplier: o.widthMultiplier, numClasses: opts.numClasses }).forEach(({ name, shape, kind }, i) => {
@@ -109,7 +118,8 @@ export class ResnetDeeplabNet implements SegNetwork {
       // initial identity statistics (bn "frozen" without init), the residual stream grows ~e-fold
       // over the network instead of 2^33-fold. Batch-statistics BN is blind to the scale.
       if (kind === "conv") t = tf.randomNormal(shape, 0, Math.sqrt(2 / (shape[0]! * shape[1]! * shape[3]!)) * (name.endsWith(".conv3.weight") ? lastConvScale : 1), "float32", seed + i);
-      else if (kind === "head") t = name.endsWith(".weight") ? tf.randomNormal(shape, 0, 0.01, "float32", seed + i) : tf.zeros(shape); // official N(0, 0.01)
+      else if (kind === "head")
+        t = name.endsWith(".weight") ? tf.randomNormal(shape, 0, 0.01, "float32", seed + i) : tf.zeros(shape); // official N(0, 0.01)
       else t = name.endsWith(".weight") || name.endsWith(".running_var") ? tf.ones(shape) : tf.zeros(shape);
       this.weights.set(name, tf.variable(t, kind === "conv" || kind === "head"));
       t.dispose();
@@ -148,8 +158,10 @@ export class ResnetDeeplabNet implements SegNetwork {
    * statistics move by momentum 0.1 (unbiased variance), as PyTorch in train mode.
    */
   private bn(x: tf.Tensor4D, name: string, training: boolean, relu = false): tf.Tensor4D {
-    const gamma = this.w(`${name}.weight`), beta = this.w(`${name}.bias`);
-    const rm = this.w(`${name}.running_mean`), rv = this.w(`${name}.running_var`);
+    const gamma = this.w(`${name}.weight`),
+      beta = this.w(`${name}.bias`);
+    const rm = this.w(`${name}.running_mean`),
+      rv = this.w(`${name}.running_var`);
     if (!training) {
       const op = tf.customGrad(((xs: tf.Tensor, save: tf.GradSaveFunc) => {
         const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
@@ -296,11 +308,14 @@ export function loadTorchWeights(net: Network, file: string, mode: "full" | "bac
     }
     const fits = (h: string, list: [string, FileTensor][]) => {
       const ours = [...expected.keys()].filter((n) => head(n) === h);
-      return ours.length === list.length && list.every(([k, t]) => {
-        const want = expected.get(rename(k)!);
-        const shape = layout === "oihw" && want?.length === 4 ? [want[3]!, want[2]!, want[0]!, want[1]!] : want;
-        return !!shape && shape.length === t.shape.length && shape.every((v: number, i: number) => v === t.shape[i]);
-      });
+      return (
+        ours.length === list.length &&
+        list.every(([k, t]) => {
+          const want = expected.get(rename(k)!);
+          const shape = layout === "oihw" && want?.length === 4 ? [want[3]!, want[2]!, want[0]!, want[1]!] : want;
+          return !!shape && shape.length === t.shape.length && shape.every((v: number, i: number) => v === t.shape[i]);
+        })
+      );
     };
     const drop = new Set<string>();
     for (const [h, list] of byHead) if (!fits(h, list)) for (const [k] of list) drop.add(k);

@@ -67,7 +67,10 @@ function zipEntries(buf: Uint8Array, source: string): Map<string, ZipEntry> {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let eocd = -1;
   for (let p = buf.length - 22; p >= Math.max(0, buf.length - 22 - 65535); p--) {
-    if (dv.getUint32(p, true) === 0x06054b50) { eocd = p; break; }
+    if (dv.getUint32(p, true) === 0x06054b50) {
+      eocd = p;
+      break;
+    }
   }
   if (eocd < 0) throw new PthError(`${source}: a zip file without an end-of-central-directory record (truncated?)`);
   let count = dv.getUint16(eocd + 10, true);
@@ -87,16 +90,25 @@ function zipEntries(buf: Uint8Array, source: string): Map<string, ZipEntry> {
     const method = dv.getUint16(p + 10, true);
     let compressedSize = dv.getUint32(p + 20, true);
     let size = dv.getUint32(p + 24, true);
-    const nameLen = dv.getUint16(p + 28, true), extraLen = dv.getUint16(p + 30, true), commentLen = dv.getUint16(p + 32, true);
+    const nameLen = dv.getUint16(p + 28, true),
+      extraLen = dv.getUint16(p + 30, true),
+      commentLen = dv.getUint16(p + 32, true);
     let localOffset = dv.getUint32(p + 42, true);
     const name = new TextDecoder().decode(buf.subarray(p + 46, p + 46 + nameLen));
     // zip64 extra field: the 64-bit values of the fields that are 0xffffffff, in this order.
     for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen; ) {
-      const id = dv.getUint16(e, true), len = dv.getUint16(e + 2, true);
+      const id = dv.getUint16(e, true),
+        len = dv.getUint16(e + 2, true);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === 0xffffffff) { size = Number(dv.getBigUint64(q, true)); q += 8; }
-        if (compressedSize === 0xffffffff) { compressedSize = Number(dv.getBigUint64(q, true)); q += 8; }
+        if (size === 0xffffffff) {
+          size = Number(dv.getBigUint64(q, true));
+          q += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = Number(dv.getBigUint64(q, true));
+          q += 8;
+        }
         if (localOffset === 0xffffffff) localOffset = Number(dv.getBigUint64(q, true));
       }
       e += 4 + len;
@@ -136,11 +148,17 @@ interface TensorRef {
   shape: number[];
   stride: number[];
 }
-interface GlobalRef { kind: "global"; module: string; name: string }
-interface Mark { kind: "mark" }
+interface GlobalRef {
+  kind: "global";
+  module: string;
+  name: string;
+}
+interface Mark {
+  kind: "mark";
+}
 type Item = unknown;
 
-const MARK: Mark = { kind: "mark" };
+const _MARK: Mark = { kind: "mark" };
 const isObj = (v: unknown, kind: string): boolean => typeof v === "object" && v !== null && (v as { kind?: string }).kind === kind;
 const describeGlobal = (g: GlobalRef) => `${g.module}.${g.name}`;
 
@@ -195,10 +213,28 @@ function unpickle(buf: Uint8Array, pos: number, opts: UnpickleOptions): { value:
   const need = (n: number) => {
     if (p + n > buf.length) throw new PthError(`${where}: pickle ends early (truncated file?)`);
   };
-  const u8 = () => { need(1); return buf[p++]!; };
-  const u16 = () => { need(2); const v = dv.getUint16(p, true); p += 2; return v; };
-  const u32 = () => { need(4); const v = dv.getUint32(p, true); p += 4; return v; };
-  const bytes = (n: number) => { need(n); const b = buf.subarray(p, p + n); p += n; return b; };
+  const u8 = () => {
+    need(1);
+    return buf[p++]!;
+  };
+  const u16 = () => {
+    need(2);
+    const v = dv.getUint16(p, true);
+    p += 2;
+    return v;
+  };
+  const u32 = () => {
+    need(4);
+    const v = dv.getUint32(p, true);
+    p += 4;
+    return v;
+  };
+  const bytes = (n: number) => {
+    need(n);
+    const b = buf.subarray(p, p + n);
+    p += n;
+    return b;
+  };
   const line = () => {
     const e = buf.indexOf(0x0a, p);
     if (e < 0) throw new PthError(`${where}: pickle ends early (truncated file?)`);
@@ -244,60 +280,196 @@ function unpickle(buf: Uint8Array, pos: number, opts: UnpickleOptions): { value:
   for (;;) {
     const op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: bytes(8); break; // FRAME
-      case 0x2e: return { value: pop(), end: p }; // STOP
-      case 0x28: marks.push(stack.length); break; // MARK
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x4a: { need(4); stack.push(dv.getInt32(p, true)); p += 4; break; } // BININT
-      case 0x8a: stack.push(long(bytes(u8()))); break; // LONG1
-      case 0x8b: { const n = u32(); stack.push(long(bytes(n))); break; } // LONG4
-      case 0x47: { need(8); stack.push(dv.getFloat64(p, false)); p += 8; break; } // BINFLOAT
-      case 0x58: { const n = u32(); stack.push(td.decode(bytes(n))); break; } // BINUNICODE
-      case 0x8c: { const n = u8(); stack.push(td.decode(bytes(n))); break; } // SHORT_BINUNICODE
-      case 0x8d: { need(8); const n = Number(dv.getBigUint64(p, true)); p += 8; stack.push(td.decode(bytes(n))); break; } // BINUNICODE8
-      case 0x55: { const n = u8(); stack.push(td.decode(bytes(n))); break; } // SHORT_BINSTRING (Python 2 str)
-      case 0x54: { const n = u32(); stack.push(td.decode(bytes(n))); break; } // BINSTRING
-      case 0x43: { const n = u8(); stack.push(bytes(n).slice()); break; } // SHORT_BINBYTES
-      case 0x42: { const n = u32(); stack.push(bytes(n).slice()); break; } // BINBYTES
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(), a = pop(); stack.push([a, b]); break; } // TUPLE2
-      case 0x87: { const c = pop(), b = pop(), a = pop(); stack.push([a, b, c]); break; } // TUPLE3
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x64: { const items = popMark(); const m = new Map(); setItems(m, items); stack.push(m); break; } // DICT
-      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) refuse("appends to something that is not a list"); (l as Item[]).push(v); break; } // APPEND
-      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) refuse("appends to something that is not a list"); (l as Item[]).push(...items); break; } // APPENDS
-      case 0x73: { const v = pop(), k = pop(); setItems(top(), [k, v]); break; } // SETITEM
-      case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x80:
+        u8();
+        break; // PROTO
+      case 0x95:
+        bytes(8);
+        break; // FRAME
+      case 0x2e:
+        return { value: pop(), end: p }; // STOP
+      case 0x28:
+        marks.push(stack.length);
+        break; // MARK
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(u16());
+        break; // BININT2
+      case 0x4a: {
+        need(4);
+        stack.push(dv.getInt32(p, true));
+        p += 4;
+        break;
+      } // BININT
+      case 0x8a:
+        stack.push(long(bytes(u8())));
+        break; // LONG1
+      case 0x8b: {
+        const n = u32();
+        stack.push(long(bytes(n)));
+        break;
+      } // LONG4
+      case 0x47: {
+        need(8);
+        stack.push(dv.getFloat64(p, false));
+        p += 8;
+        break;
+      } // BINFLOAT
+      case 0x58: {
+        const n = u32();
+        stack.push(td.decode(bytes(n)));
+        break;
+      } // BINUNICODE
+      case 0x8c: {
+        const n = u8();
+        stack.push(td.decode(bytes(n)));
+        break;
+      } // SHORT_BINUNICODE
+      case 0x8d: {
+        need(8);
+        const n = Number(dv.getBigUint64(p, true));
+        p += 8;
+        stack.push(td.decode(bytes(n)));
+        break;
+      } // BINUNICODE8
+      case 0x55: {
+        const n = u8();
+        stack.push(td.decode(bytes(n)));
+        break;
+      } // SHORT_BINSTRING (Python 2 str)
+      case 0x54: {
+        const n = u32();
+        stack.push(td.decode(bytes(n)));
+        break;
+      } // BINSTRING
+      case 0x43: {
+        const n = u8();
+        stack.push(bytes(n).slice());
+        break;
+      } // SHORT_BINBYTES
+      case 0x42: {
+        const n = u32();
+        stack.push(bytes(n).slice());
+        break;
+      } // BINBYTES
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push([pop()]);
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop(),
+          a = pop();
+        stack.push([a, b]);
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop(),
+          b = pop(),
+          a = pop();
+        stack.push([a, b, c]);
+        break;
+      } // TUPLE3
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x64: {
+        const items = popMark();
+        const m = new Map();
+        setItems(m, items);
+        stack.push(m);
+        break;
+      } // DICT
+      case 0x61: {
+        const v = pop();
+        const l = top();
+        if (!Array.isArray(l)) refuse("appends to something that is not a list");
+        (l as Item[]).push(v);
+        break;
+      } // APPEND
+      case 0x65: {
+        const items = popMark();
+        const l = top();
+        if (!Array.isArray(l)) refuse("appends to something that is not a list");
+        (l as Item[]).push(...items);
+        break;
+      } // APPENDS
+      case 0x73: {
+        const v = pop(),
+          k = pop();
+        setItems(top(), [k, v]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      } // SETITEMS
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const k = op === 0x68 ? u8() : u32();
         if (!memo.has(k)) throw new PthError(`${where}: malformed pickle (memo ${k} missing)`);
         stack.push(memo.get(k));
         break;
       }
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x63: { const module = line(), name = line(); stack.push({ kind: "global", module, name } satisfies GlobalRef); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
-        const name = pop(), module = pop();
+      case 0x30:
+        pop();
+        break; // POP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
+      case 0x63: {
+        const module = line(),
+          name = line();
+        stack.push({ kind: "global", module, name } satisfies GlobalRef);
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = pop(),
+          module = pop();
         if (typeof name !== "string" || typeof module !== "string") throw new PthError(`${where}: malformed pickle (STACK_GLOBAL)`);
         stack.push({ kind: "global", module, name } satisfies GlobalRef);
         break;
       }
-      case 0x52: { // REDUCE
-        const args = pop(), fn = pop();
+      case 0x52: {
+        // REDUCE
+        const args = pop(),
+          fn = pop();
         if (!isObj(fn, "global")) refuse("calls something that is not a named function");
         const name = describeGlobal(fn as GlobalRef);
         const impl = Object.hasOwn(CALLABLES, name) ? CALLABLES[name] : undefined;
@@ -306,23 +478,38 @@ function unpickle(buf: Uint8Array, pos: number, opts: UnpickleOptions): { value:
         stack.push(impl!(args as Item[], where));
         break;
       }
-      case 0x51: stack.push(opts.persistentLoad(pop())); break; // BINPERSID
-      case 0x62: { // BUILD: state of an OrderedDict (state_dict()._metadata) or a tensor's (empty) state.
+      case 0x51:
+        stack.push(opts.persistentLoad(pop()));
+        break; // BINPERSID
+      case 0x62: {
+        // BUILD: state of an OrderedDict (state_dict()._metadata) or a tensor's (empty) state.
         const state = pop();
         const obj = top();
         if (obj instanceof Map || isObj(obj, "tensor")) break;
         refuse(`sets the state (${typeof state}) of an object that is not a dict or a tensor`);
         break;
       }
-      case 0x81: case 0x92: { // NEWOBJ, NEWOBJ_EX: refuse, naming the class
+      case 0x81:
+      case 0x92: {
+        // NEWOBJ, NEWOBJ_EX: refuse, naming the class
         const cls = stack[stack.length - (op === 0x81 ? 2 : 3)];
         refuse(`constructs an object${isObj(cls, "global") ? ` of class ${describeGlobal(cls as GlobalRef)}` : ""} (NEWOBJ), which is not a tensor or a plain container`);
         break;
       }
-      case 0x69: refuse(`constructs an instance of ${line()}.${line()} (INST)`); break;
-      case 0x6f: refuse("constructs an object (OBJ)"); break;
-      case 0x82: case 0x83: case 0x84: refuse("uses the extension registry (EXT)"); break;
-      case 0x50: refuse("uses a text persistent id (PERSID)"); break;
+      case 0x69:
+        refuse(`constructs an instance of ${line()}.${line()} (INST)`);
+        break;
+      case 0x6f:
+        refuse("constructs an object (OBJ)");
+        break;
+      case 0x82:
+      case 0x83:
+      case 0x84:
+        refuse("uses the extension registry (EXT)");
+        break;
+      case 0x50:
+        refuse("uses a text persistent id (PERSID)");
+        break;
       default:
         throw new PthError(`${where}: unsupported pickle opcode 0x${op.toString(16)} ('${String.fromCharCode(op)}') at byte ${p - 1}: not a protocol 2-4 state_dict pickle`);
     }
@@ -340,7 +527,9 @@ function storageType(t: Item, where: string): { dtype: TorchDtype; size: number 
 }
 
 function f16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 0x1f,
+    m = h & 0x3ff;
   if (e === 0) return s * m * 2 ** -24;
   if (e === 31) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);
@@ -350,18 +539,30 @@ function f16(h: number): number {
 function reader(bytes: Uint8Array, dtype: TorchDtype): (i: number) => number {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
-    case "float32": return (i) => dv.getFloat32(4 * i, true);
-    case "float64": return (i) => dv.getFloat64(8 * i, true);
-    case "float16": return (i) => f16(dv.getUint16(2 * i, true));
+    case "float32":
+      return (i) => dv.getFloat32(4 * i, true);
+    case "float64":
+      return (i) => dv.getFloat64(8 * i, true);
+    case "float16":
+      return (i) => f16(dv.getUint16(2 * i, true));
     case "bfloat16": {
       const tmp = new DataView(new ArrayBuffer(4));
-      return (i) => { tmp.setUint32(0, dv.getUint16(2 * i, true) << 16, true); return tmp.getFloat32(0, true); };
+      return (i) => {
+        tmp.setUint32(0, dv.getUint16(2 * i, true) << 16, true);
+        return tmp.getFloat32(0, true);
+      };
     }
-    case "int64": return (i) => Number(dv.getBigInt64(8 * i, true));
-    case "int32": return (i) => dv.getInt32(4 * i, true);
-    case "int16": return (i) => dv.getInt16(2 * i, true);
-    case "int8": return (i) => dv.getInt8(i);
-    case "uint8": case "bool": return (i) => bytes[i]!;
+    case "int64":
+      return (i) => Number(dv.getBigInt64(8 * i, true));
+    case "int32":
+      return (i) => dv.getInt32(4 * i, true);
+    case "int16":
+      return (i) => dv.getInt16(2 * i, true);
+    case "int8":
+      return (i) => dv.getInt8(i);
+    case "uint8":
+    case "bool":
+      return (i) => bytes[i]!;
   }
 }
 
@@ -372,7 +573,7 @@ function materialize(t: TensorRef, storage: Uint8Array, where: string): TorchTen
   const limit = view ? view.offset + view.size : Math.floor(storage.length / type.size);
   let last = base;
   for (let d = 0; d < t.shape.length; d++) if (t.shape[d]! > 0) last += (t.shape[d]! - 1) * t.stride[d]!;
-  if (numel > 0 && (last >= limit || view && view.offset + view.size > storage.length / type.size)) {
+  if (numel > 0 && (last >= limit || (view && view.offset + view.size > storage.length / type.size))) {
     throw new PthError(`${where}: a tensor [${t.shape}] reads past the end of its storage ${t.storage.key}`);
   }
   const data = new Float32Array(numel);
@@ -421,7 +622,10 @@ function resolve(v: Item, load: (s: StorageRef) => Uint8Array, where: string, se
     return out;
   }
   if (isObj(v, "storage")) throw new PthError(`${where}: a bare storage outside a tensor is not supported`);
-  if (isObj(v, "global")) throw new PthError(`${where}: refusing to load: the file's pickle holds a reference to ${describeGlobal(v as GlobalRef)}, which is not a tensor or a plain container; nothing in the file was executed`);
+  if (isObj(v, "global"))
+    throw new PthError(
+      `${where}: refusing to load: the file's pickle holds a reference to ${describeGlobal(v as GlobalRef)}, which is not a tensor or a plain container; nothing in the file was executed`,
+    );
   throw new PthError(`${where}: unsupported value in the pickle`);
 }
 
@@ -431,7 +635,8 @@ function readZip(buf: Uint8Array, source: string): TorchValue {
   const entries = zipEntries(buf, source);
   const pkl = [...entries.keys()].find((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) {
-    if ([...entries.keys()].some((n) => /\/constants\.pkl$|\/code\//.test(n))) throw new PthError(`${source}: a TorchScript archive (torch.jit.save), not a saved state_dict; save model.state_dict() with torch.save instead`);
+    if ([...entries.keys()].some((n) => /\/constants\.pkl$|\/code\//.test(n)))
+      throw new PthError(`${source}: a TorchScript archive (torch.jit.save), not a saved state_dict; save model.state_dict() with torch.save instead`);
     throw new PthError(`${source}: a zip file without <archive>/data.pkl: not a PyTorch checkpoint`);
   }
   const prefix = pkl.slice(0, -"data.pkl".length);
@@ -445,21 +650,30 @@ function readZip(buf: Uint8Array, source: string): TorchValue {
     },
   }).value;
   const cache = new Map<string, Uint8Array>();
-  return resolve(value, (s) => {
-    let b = cache.get(s.key);
-    if (!b) {
-      const e = entries.get(`${prefix}data/${s.key}`);
-      if (!e) throw new PthError(`${source}: storage ${s.key} is missing from the archive`);
-      cache.set(s.key, (b = zipRead(buf, e, source)));
-    }
-    return b;
-  }, source);
+  return resolve(
+    value,
+    (s) => {
+      let b = cache.get(s.key);
+      if (!b) {
+        const e = entries.get(`${prefix}data/${s.key}`);
+        if (!e) throw new PthError(`${source}: storage ${s.key} is missing from the archive`);
+        cache.set(s.key, (b = zipRead(buf, e, source)));
+      }
+      return b;
+    },
+    source,
+  );
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 function readLegacy(buf: Uint8Array, source: string): TorchValue {
-  const plain = { source, persistentLoad: (): StorageRef => { throw new PthError(`${source}: unexpected persistent id in the legacy header`); } };
+  const plain = {
+    source,
+    persistentLoad: (): StorageRef => {
+      throw new PthError(`${source}: unexpected persistent id in the legacy header`);
+    },
+  };
   const magic = unpickle(buf, 0, plain);
   if (magic.value !== LEGACY_MAGIC) throw new PthError(`${source}: a pickle file that is not a PyTorch checkpoint (no torch.save magic number)`);
   const proto = unpickle(buf, magic.end, plain);
@@ -496,11 +710,15 @@ function readLegacy(buf: Uint8Array, source: string): TorchValue {
     data.set(key, buf.subarray(p, p + n * type.size));
     p += n * type.size;
   }
-  return resolve(main.value, (s) => {
-    const b = data.get(s.key);
-    if (!b) throw new PthError(`${source}: storage ${s.key} has no data`);
-    return b;
-  }, source);
+  return resolve(
+    main.value,
+    (s) => {
+      const b = data.get(s.key);
+      if (!b) throw new PthError(`${source}: storage ${s.key} has no data`);
+      return b;
+    },
+    source,
+  );
 }
 
 /** Decodes the bytes of a `.pth` file into plain values (see TorchValue). */
@@ -532,7 +750,10 @@ export function readStateDict(file: string | Uint8Array, source = typeof file ==
   else if (v instanceof Map) {
     for (const k of ["state_dict", "model_state_dict", "model", "state_dict_G"]) {
       const x = v.get(k);
-      if (x instanceof Map && allTensors(x)) { sd = x; break; }
+      if (x instanceof Map && allTensors(x)) {
+        sd = x;
+        break;
+      }
     }
   }
   if (!sd) {

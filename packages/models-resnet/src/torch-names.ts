@@ -15,10 +15,7 @@ export type Expected = Map<string, number[]>;
 /** [O,I,H,W] -> [H,W,I,O]. */
 export function oihwToHwio(data: ArrayLike<number>, [o, i, h, w]: number[]): Float32Array {
   const out = new Float32Array(o! * i! * h! * w!);
-  for (let a = 0; a < o!; a++)
-    for (let b = 0; b < i!; b++)
-      for (let y = 0; y < h!; y++)
-        for (let x = 0; x < w!; x++) out[((y * w! + x) * i! + b) * o! + a] = data[((a * i! + b) * h! + y) * w! + x]!;
+  for (let a = 0; a < o!; a++) for (let b = 0; b < i!; b++) for (let y = 0; y < h!; y++) for (let x = 0; x < w!; x++) out[((y * w! + x) * i! + b) * o! + a] = data[((a * i! + b) * h! + y) * w! + x]!;
   return out;
 }
 
@@ -45,7 +42,9 @@ export interface FitOptions {
 export function fitWeights(found: Map<string, FileTensor>, expected: Expected, o: FitOptions): Map<string, FileTensor> {
   const out = new Map<string, FileTensor>();
   const from = new Map<string, string>();
-  const unexpected: string[] = [], misShaped: string[] = [], duplicate: string[] = [];
+  const unexpected: string[] = [],
+    misShaped: string[] = [],
+    duplicate: string[] = [];
   for (const [fileName, t] of found) {
     const name = o.rename(fileName);
     if (name === null) continue;

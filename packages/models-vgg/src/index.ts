@@ -87,7 +87,10 @@ function check(o: VggDeeplabOptions): void {
   if (o.aspp !== undefined && o.aspp !== "fixed" && o.aspp !== "faithful") throw new Error(`model.aspp: expected "fixed" or "faithful", got ${String(o.aspp)}`);
   if (o.fc7Padding !== undefined && o.fc7Padding !== "same" && o.fc7Padding !== "none") throw new Error(`model.fc7Padding: expected "same" or "none", got ${String(o.fc7Padding)}`);
   if (o.init !== undefined && typeof o.init !== "string") throw new Error(`model.init: expected a file path, got ${String(o.init)}`);
-  if (o.init && m !== 1) throw new Error(`model.init: ImageNet VGG-16 weights fit only widthMultiplier 1; with widthMultiplier ${m} every conv has fewer channels (conv1_1: ${vggLayers(o)[0]!.cout} instead of 64), so ${o.init} cannot be loaded. Drop model.init or model.widthMultiplier.`);
+  if (o.init && m !== 1)
+    throw new Error(
+      `model.init: ImageNet VGG-16 weights fit only widthMultiplier 1; with widthMultiplier ${m} every conv has fewer channels (conv1_1: ${vggLayers(o)[0]!.cout} instead of 64), so ${o.init} cannot be loaded. Drop model.init or model.widthMultiplier.`,
+    );
 }
 
 export class VggDeeplabNet implements SegNetwork {
@@ -105,7 +108,10 @@ export class VggDeeplabNet implements SegNetwork {
     this.featureChannels = this.layers[this.layers.length - 1]!.cout;
     this.branches = opts.aspp === "faithful" ? 2 : 4;
     const seed = opts.seed ?? 0;
-    const keep = (key: string, t: tf.Tensor) => { this.weights.set(key, tf.variable(t)); t.dispose(); };
+    const keep = (key: string, t: tf.Tensor) => {
+      this.weights.set(key, tf.variable(t));
+      t.dispose();
+    };
     const add = (name: string, shape: number[], std: number, s: number) => {
       keep(`${name}.weight`, tf.randomNormal(shape, 0, std, "float32", s));
       keep(`${name}.bias`, tf.zeros([shape[3]!]));
@@ -118,8 +124,7 @@ export class VggDeeplabNet implements SegNetwork {
         keep(`${l.name}.bias`, tf.randomUniform([l.cout], -bound, bound, "float32", seed + 500 + i));
       } else add(l.name, [3, 3, l.cin, l.cout], Math.sqrt(2 / (9 * l.cout)), seed + i);
     });
-    const head = (prefix: string, cin: number, s: number) =>
-      ASPP_DILATIONS.forEach((_, k) => add(`${prefix}.${k}`, [3, 3, cin, opts.numClasses], 0.01, s + k));
+    const head = (prefix: string, cin: number, s: number) => ASPP_DILATIONS.forEach((_, k) => add(`${prefix}.${k}`, [3, 3, cin, opts.numClasses], 0.01, s + k));
     head("classifier", this.featureChannels, seed + 100);
     if (opts.auxHead) head("aux_classifier", this.layers[CONV4_3]!.cout, seed + 200);
     for (const [name, t] of imagenet ?? []) tf.tidy(() => this.weights.get(name)!.assign(tf.tensor(t.data, t.shape)));
@@ -135,7 +140,7 @@ export class VggDeeplabNet implements SegNetwork {
     let out: tf.Tensor4D | undefined;
     for (let k = 0; k < this.branches; k++) {
       const y = this.conv(x, `${prefix}.${k}`, ASPP_DILATIONS[k]!, ASPP_DILATIONS[k]!);
-      out = out ? tf.add(out, y) as tf.Tensor4D : y;
+      out = out ? (tf.add(out, y) as tf.Tensor4D) : y;
     }
     return out!;
   }
@@ -155,7 +160,9 @@ export class VggDeeplabNet implements SegNetwork {
     }) as unknown as SegOutputs;
   }
 
-  dispose(): void { for (const v of this.weights.values()) v.dispose(); }
+  dispose(): void {
+    for (const v of this.weights.values()) v.dispose();
+  }
 }
 
 @injectable()

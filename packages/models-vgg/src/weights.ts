@@ -14,10 +14,19 @@ import { loadWeights, type RawTensor } from "@adaptseg/core";
 
 /** The 13 VGG-16 convs: torchvision index N, Keras block/conv, cin, cout. */
 const VGG16 = [
-  [0, 1, 1, 3, 64], [2, 1, 2, 64, 64], [5, 2, 1, 64, 128], [7, 2, 2, 128, 128],
-  [10, 3, 1, 128, 256], [12, 3, 2, 256, 256], [14, 3, 3, 256, 256],
-  [17, 4, 1, 256, 512], [19, 4, 2, 512, 512], [21, 4, 3, 512, 512],
-  [24, 5, 1, 512, 512], [26, 5, 2, 512, 512], [28, 5, 3, 512, 512],
+  [0, 1, 1, 3, 64],
+  [2, 1, 2, 64, 64],
+  [5, 2, 1, 64, 128],
+  [7, 2, 2, 128, 128],
+  [10, 3, 1, 128, 256],
+  [12, 3, 2, 256, 256],
+  [14, 3, 3, 256, 256],
+  [17, 4, 1, 256, 512],
+  [19, 4, 2, 512, 512],
+  [21, 4, 3, 512, 512],
+  [24, 5, 1, 512, 512],
+  [26, 5, 2, 512, 512],
+  [28, 5, 3, 512, 512],
 ] as const;
 
 /** Tensors of the ImageNet classifier that VGG-16 files carry and we skip (SPEC 1: fc6/fc7/classifier are fresh). */
@@ -29,10 +38,7 @@ export type ImagenetWeights = Map<string, RawTensor>;
 /** [O,I,H,W] -> [H,W,I,O]. */
 export function oihwToHwio(data: ArrayLike<number>, [o, i, h, w]: number[]): Float32Array {
   const out = new Float32Array(o! * i! * h! * w!);
-  for (let a = 0; a < o!; a++)
-    for (let b = 0; b < i!; b++)
-      for (let y = 0; y < h!; y++)
-        for (let x = 0; x < w!; x++) out[((y * w! + x) * i! + b) * o! + a] = data[((a * i! + b) * h! + y) * w! + x]!;
+  for (let a = 0; a < o!; a++) for (let b = 0; b < i!; b++) for (let y = 0; y < h!; y++) for (let x = 0; x < w!; x++) out[((y * w! + x) * i! + b) * o! + a] = data[((a * i! + b) * h! + y) * w! + x]!;
   return out;
 }
 
@@ -68,11 +74,7 @@ function collect(file: string, found: Map<string, RawTensor>, fileName: (conv: (
     }
   }
   const extra = [...found.keys()].filter((k) => !used.has(k) && !SKIPPED.test(k));
-  const problems = [
-    missing.length && `missing ${missing.join(", ")}`,
-    misShaped.length && `mis-shaped ${misShaped.join(", ")}`,
-    extra.length && `unexpected ${extra.join(", ")}`,
-  ].filter(Boolean);
+  const problems = [missing.length && `missing ${missing.join(", ")}`, misShaped.length && `mis-shaped ${misShaped.join(", ")}`, extra.length && `unexpected ${extra.join(", ")}`].filter(Boolean);
   if (problems.length) throw new Error(`model.init: ${file} is not a VGG-16 ImageNet checkpoint: ${problems.join("; ")}`);
   return out;
 }

@@ -31,7 +31,11 @@ class DacsRun implements AdaptationRun {
   readonly discriminators = new Map();
   readonly networks = new Map<string, SegNetwork>();
   private readonly rng: Rng;
-  constructor(private readonly o: Options, private readonly ctx: StrategyContext, private readonly control: boolean) {
+  constructor(
+    private readonly o: Options,
+    private readonly ctx: StrategyContext,
+    private readonly control: boolean,
+  ) {
     this.rng = new Rng(ctx.seed + 4242);
     if (!control) this.networks.set("teacher", ctx.cloneNet());
   }

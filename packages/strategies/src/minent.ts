@@ -19,7 +19,10 @@ class MinEntRun implements AdaptationRun {
   readonly needsTarget = true;
   readonly discriminators = new Map();
   readonly networks = new Map();
-  constructor(private readonly o: typeof MinEntOptions.static, private readonly ctx: StrategyContext) {}
+  constructor(
+    private readonly o: typeof MinEntOptions.static,
+    private readonly ctx: StrategyContext,
+  ) {}
   step(b: StepBatch): StepResult {
     const { net, upsample: up } = this.ctx;
     const terms: Record<string, tf.Scalar> = {};

@@ -36,9 +36,20 @@ function gaussian1d(size: number, sigma: number): tf.Tensor1D {
 export function gaussianBlur(x: tf.Tensor4D, sigma: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, w, c] = x.shape;
-    const ky = Math.max(1, blurKernelSize(h)), kx = Math.max(1, blurKernelSize(w));
-    const py = (ky - 1) / 2, px = (kx - 1) / 2;
-    const padded = tf.mirrorPad(x, [[0, 0], [py, py], [px, px], [0, 0]], "reflect");
+    const ky = Math.max(1, blurKernelSize(h)),
+      kx = Math.max(1, blurKernelSize(w));
+    const py = (ky - 1) / 2,
+      px = (kx - 1) / 2;
+    const padded = tf.mirrorPad(
+      x,
+      [
+        [0, 0],
+        [py, py],
+        [px, px],
+        [0, 0],
+      ],
+      "reflect",
+    );
     const fy = gaussian1d(ky, sigma).reshape([ky, 1, 1, 1]).tile([1, 1, c, 1]) as tf.Tensor4D;
     const fx = gaussian1d(kx, sigma).reshape([1, kx, 1, 1]).tile([1, 1, c, 1]) as tf.Tensor4D;
     return tf.depthwiseConv2d(tf.depthwiseConv2d(padded, fy, 1, "valid"), fx, 1, "valid");
@@ -47,7 +58,9 @@ export function gaussianBlur(x: tf.Tensor4D, sigma: number): tf.Tensor4D {
 
 /** RGB in [0,1] rotated in hue by 2*pi*hue about the grey axis (the W3C filter-effects hue-rotate matrix; exact identity at 0). */
 function hueRotate(rgb: tf.Tensor4D, hue: number): tf.Tensor4D {
-  const a = 2 * Math.PI * hue, c = Math.cos(a), s = Math.sin(a);
+  const a = 2 * Math.PI * hue,
+    c = Math.cos(a),
+    s = Math.sin(a);
   const M = [
     [0.213 + c * 0.787 - s * 0.213, 0.715 - c * 0.715 - s * 0.715, 0.072 - c * 0.072 + s * 0.928],
     [0.213 - c * 0.213 + s * 0.143, 0.715 + c * 0.285 + s * 0.14, 0.072 - c * 0.072 - s * 0.283],

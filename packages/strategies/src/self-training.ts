@@ -34,7 +34,10 @@ class SelfTrainingRun implements AdaptationRun {
   readonly networks = new Map<string, SegNetwork>();
   private thresholds?: number[];
   private round = -1;
-  constructor(private readonly o: Options, private readonly ctx: StrategyContext) {
+  constructor(
+    private readonly o: Options,
+    private readonly ctx: StrategyContext,
+  ) {
     this.networks.set("teacher", ctx.cloneNet());
   }
   private get teacher(): SegNetwork {

@@ -7,7 +7,10 @@ import { ExperimentConfigSchema, loadConfigFile, mergeConfig, validateConfig, ty
 import type { ConfigOverrides, SweepFile } from "./types.js";
 
 export class SweepError extends Error {
-  constructor(readonly problems: string[], readonly file?: string) {
+  constructor(
+    readonly problems: string[],
+    readonly file?: string,
+  ) {
     super(`${file ? `${file}: ` : ""}invalid sweep:\n  ${problems.join("\n  ")}`);
     this.name = "SweepError";
   }
@@ -86,7 +89,14 @@ export function loadBase(sweep: SweepFile, file?: string): { config?: Record<str
 
 // ---------------------------------------------------------------- config paths
 
-type Schema = Record<string, unknown> & { type?: string; properties?: Record<string, Schema>; patternProperties?: Record<string, Schema>; additionalProperties?: unknown; items?: Schema | Schema[]; anyOf?: Schema[] };
+type Schema = Record<string, unknown> & {
+  type?: string;
+  properties?: Record<string, Schema>;
+  patternProperties?: Record<string, Schema>;
+  additionalProperties?: unknown;
+  items?: Schema | Schema[];
+  anyOf?: Schema[];
+};
 
 /** Whether `path` (dotted, numeric segments index arrays) names something an experiment config can hold. */
 export function configPathExists(path: string, schema: Schema = ExperimentConfigSchema as unknown as Schema): boolean {
@@ -142,7 +152,11 @@ export function setPath(obj: Record<string, unknown>, path: string, value: unkno
 export function valueLabel(v: unknown): string {
   if (Array.isArray(v)) return v.map(valueLabel).join("+") || "none";
   if (isObj(v)) return typeof v.type === "string" ? valueLabel(v.type) : valueLabel(JSON.stringify(v));
-  return String(v).replace(/[^A-Za-z0-9._+-]+/g, "_").slice(0, 60) || "_";
+  return (
+    String(v)
+      .replace(/[^A-Za-z0-9._+-]+/g, "_")
+      .slice(0, 60) || "_"
+  );
 }
 
 /** Axis labels: the last path segment, or the whole path where two axes share it. */
@@ -236,7 +250,8 @@ export function expandSweep(sweep: SweepFile, opts: ExpandOptions = {}): Expande
   // Seeds.
   let seeds: number[] = [];
   if (sweep.seeds === undefined) seeds = [typeof base?.seed === "number" ? base.seed : 1234];
-  else if (!Array.isArray(sweep.seeds) || !sweep.seeds.length || !sweep.seeds.every((s) => Number.isInteger(s))) problems.push(`seeds must be a non-empty array of integers, got ${JSON.stringify(sweep.seeds)}`);
+  else if (!Array.isArray(sweep.seeds) || !sweep.seeds.length || !sweep.seeds.every((s) => Number.isInteger(s)))
+    problems.push(`seeds must be a non-empty array of integers, got ${JSON.stringify(sweep.seeds)}`);
   else if (new Set(sweep.seeds).size !== sweep.seeds.length) problems.push(`seeds: ${JSON.stringify(sweep.seeds)} repeats a seed`);
   else seeds = sweep.seeds;
 
@@ -272,7 +287,7 @@ export function expandSweep(sweep: SweepFile, opts: ExpandOptions = {}): Expande
     const want = sweep.baseline;
     const hit =
       combos.find((c) => c.id === want) ??
-      (axes.length === 1 && !named.length ? combos.find((c, i) => JSON.stringify(axes[0]!.values[i]) === JSON.stringify(want) || valueLabel(axes[0]!.values[i]) === String(want)) : undefined) ??
+      (axes.length === 1 && !named.length ? combos.find((_c, i) => JSON.stringify(axes[0]!.values[i]) === JSON.stringify(want) || valueLabel(axes[0]!.values[i]) === String(want)) : undefined) ??
       (typeof want === "string" ? combos.find((c) => c.id.split(",").includes(want)) : undefined);
     if (!hit) problems.push(`baseline: ${JSON.stringify(want)} is not a setting of this sweep (settings: ${combos.map((c) => c.id).join(", ")})`);
     else baseline = hit.id;

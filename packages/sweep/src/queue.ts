@@ -117,7 +117,12 @@ export async function connectQueue(url: string, o: { queue?: string; sweep: stri
         let job = await queue.getJob(jobId);
         // A failed attempt is retried; a completed one not yet collected is collected.
         if (job && (await job.isFailed())) await job.retry("failed");
-        if (!job) job = await queue.add("train", { sweep: o.sweep, sweepDir: resolve(o.sweepDir), runId: run.id, outDir: resolve(run.outDir), config: run.config }, { jobId, removeOnComplete: false, removeOnFail: false });
+        if (!job)
+          job = await queue.add(
+            "train",
+            { sweep: o.sweep, sweepDir: resolve(o.sweepDir), runId: run.id, outDir: resolve(run.outDir), config: run.config },
+            { jobId, removeOnComplete: false, removeOnFail: false },
+          );
         try {
           const r = await job.waitUntilFinished(events);
           collect(run, r);
@@ -223,7 +228,10 @@ export async function startWorker(o: WorkerOptions): Promise<QueueWorker> {
         let events = existsSync(join(dir, EVENTS_FILE)) ? readFileSync(join(dir, EVENTS_FILE), "utf8") : "";
         let eventsTruncated: boolean | undefined;
         if (events.length > MAX_EVENTS_BYTES) {
-          events = events.split("\n").filter((l) => !l.includes('"type":"iteration"')).join("\n");
+          events = events
+            .split("\n")
+            .filter((l) => !l.includes('"type":"iteration"'))
+            .join("\n");
           eventsTruncated = true;
         }
         completed.push(d.runId);

@@ -12,8 +12,7 @@ import type { RunMetrics } from "./types.js";
  * Preloaded into every run's process: when its parent dies (a worker killed with SIGKILL), the
  * run is re-parented, and it kills itself rather than train on beside the run's next owner.
  */
-export const ORPHAN_GUARD =
-  "data:text/javascript,const p=process.ppid;setInterval(()=>{if(process.ppid!==p)process.kill(process.pid,'SIGKILL')},250).unref();";
+export const ORPHAN_GUARD = "data:text/javascript,const p=process.ppid;setInterval(()=>{if(process.ppid!==p)process.kill(process.pid,'SIGKILL')},250).unref();";
 
 export interface TrainRunOptions {
   /** The adaptseg CLI script (`packages/cli/dist/cli.js`). */
@@ -56,8 +55,7 @@ export function trainRun(o: TrainRunOptions): TrainRunHandle {
   const t0 = Date.now();
   mkdirSync(o.dir, { recursive: true });
   const state = inspectRun(o.dir);
-  if (state.state === "completed")
-    return { done: Promise.resolve({ id: o.id, status: "completed", metrics: state.metrics, alreadyDone: true, durationSec: 0 }), stop() {} };
+  if (state.state === "completed") return { done: Promise.resolve({ id: o.id, status: "completed", metrics: state.metrics, alreadyDone: true, durationSec: 0 }), stop() {} };
   // A fresh start leaves nothing of an earlier attempt behind.
   if (state.state === "fresh") for (const f of [EVENTS_FILE, RESULT_FILE]) rmSync(join(o.dir, f), { force: true });
   const cfgFile = join(o.dir, CONFIG_FILE);
@@ -98,7 +96,12 @@ export function trainRun(o: TrainRunOptions): TrainRunHandle {
       const why =
         spawnError?.message ??
         lastError ??
-        (errTail.trim().split("\n").filter((l) => l.startsWith("adaptseg:")).at(-1) || errTail.trim().split("\n").at(-1)) ??
+        (errTail
+          .trim()
+          .split("\n")
+          .filter((l) => l.startsWith("adaptseg:"))
+          .at(-1) ||
+          errTail.trim().split("\n").at(-1)) ??
         (signal ? `killed by ${signal}` : `exit code ${code}`);
       resolve({ id: o.id, status: signal === "SIGTERM" || signal === "SIGINT" ? "stopped" : "failed", error: why || (signal ? `killed by ${signal}` : `exit code ${code}`), resumedFrom, durationSec });
     };

@@ -34,7 +34,10 @@ export function checkpointIterations(dir: string): number[] {
 export function readEvents(dir: string): RunEvent[] {
   const f = join(dir, EVENTS_FILE);
   if (!existsSync(f)) return [];
-  return readFileSync(f, "utf8").split("\n").map(parseEvent).filter((e): e is RunEvent => !!e);
+  return readFileSync(f, "utf8")
+    .split("\n")
+    .map(parseEvent)
+    .filter((e): e is RunEvent => !!e);
 }
 
 /** The last element matching `pred` (lib ES2022 has no findLast). */
@@ -48,7 +51,7 @@ export function completedMetrics(events: RunEvent[]): { completed: boolean; metr
   const start = events.lastIndexOf(findLast(events, (e) => e.type === "start")!);
   const tail = start >= 0 ? events.slice(start) : events;
   const end = findLast(tail, (e) => e.type === "end");
-  if (!end || end.type !== "end" || end.status !== "completed") return { completed: false };
+  if (end?.type !== "end" || end.status !== "completed") return { completed: false };
   const ev = findLast(tail, (e) => e.type === "eval");
   return { completed: true, metrics: ev && ev.type === "eval" ? { miou: ev.miou, pixelAccuracy: ev.pixelAccuracy, perClass: ev.perClass, iteration: ev.iteration } : undefined };
 }

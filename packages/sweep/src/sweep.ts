@@ -87,9 +87,12 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepOutcome> {
     state.set(r.id, j);
   }
   const todo = sweep.runs.filter((r) => state.get(r.id)!.status !== "completed");
-  log(`sweep ${sweep.name}: ${sweep.settings.length} setting${sweep.settings.length > 1 ? "s" : ""} x ${sweep.seeds.length} seed${sweep.seeds.length > 1 ? "s" : ""}${sweep.runs.some((r) => r.stage === "warmup") ? ` + ${sweep.seeds.length} warm-up${sweep.seeds.length > 1 ? "s" : ""}` : ""} = ${sweep.runs.length} runs; ${reused.length} already completed, ${todo.length} to run -> ${sweep.outDir}`);
+  log(
+    `sweep ${sweep.name}: ${sweep.settings.length} setting${sweep.settings.length > 1 ? "s" : ""} x ${sweep.seeds.length} seed${sweep.seeds.length > 1 ? "s" : ""}${sweep.runs.some((r) => r.stage === "warmup") ? ` + ${sweep.seeds.length} warm-up${sweep.seeds.length > 1 ? "s" : ""}` : ""} = ${sweep.runs.length} runs; ${reused.length} already completed, ${todo.length} to run -> ${sweep.outDir}`,
+  );
   if (o.dryRun) {
-    for (const r of sweep.runs) log(`  ${r.id.padEnd(40)} ${state.get(r.id)!.status === "completed" ? "completed" : inspectRun(r.outDir).state}${r.dependsOn.length ? `  (after ${r.dependsOn.join(", ")})` : ""}`);
+    for (const r of sweep.runs)
+      log(`  ${r.id.padEnd(40)} ${state.get(r.id)!.status === "completed" ? "completed" : inspectRun(r.outDir).state}${r.dependsOn.length ? `  (after ${r.dependsOn.join(", ")})` : ""}`);
     const json = sweepJson(sweep, state, { kind: "local", workers }, "incomplete", {});
     return { sweep, json, executed: [], reused, failed: [], table: consoleTable(json.settings, sweep.seeds, sweep.baseline) };
   }
@@ -119,7 +122,10 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepOutcome> {
         next = e.iteration;
       } else if (e.type === "iteration" && stopIter && e.iteration >= next) {
         next = e.iteration + Math.max(1, Math.ceil(stopIter / 10));
-        const losses = Object.entries(e.losses).slice(0, 3).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
+        const losses = Object.entries(e.losses)
+          .slice(0, 3)
+          .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+          .join(" ");
         log(`  ${id}: it ${e.iteration}/${stopIter}  ${losses}  ${e.itPerSec.toFixed(2)} it/s`);
       }
     };
@@ -216,7 +222,16 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepOutcome> {
   const json = sweepJson(sweep, state, executor, complete ? "done" : "incomplete", files);
   writeJson(join(sweep.outDir, "sweep.json"), json);
   log(`\n${table}`);
-  log(`${sweep.outDir}: sweep.json, ${Object.values(files).join(", ")}${complete ? "" : `; incomplete: ${sweep.runs.filter((r) => state.get(r.id)!.status !== "completed").map((r) => `${r.id} (${state.get(r.id)!.status})`).join(", ")}`}`);
+  log(
+    `${sweep.outDir}: sweep.json, ${Object.values(files).join(", ")}${
+      complete
+        ? ""
+        : `; incomplete: ${sweep.runs
+            .filter((r) => state.get(r.id)!.status !== "completed")
+            .map((r) => `${r.id} (${state.get(r.id)!.status})`)
+            .join(", ")}`
+    }`,
+  );
   return { sweep, json, executed, reused, failed, table };
 }
 
@@ -246,4 +261,3 @@ function writeJson(file: string, data: unknown): void {
   writeFileSync(tmp, JSON.stringify(data, null, 2) + "\n");
   renameSync(tmp, file);
 }
-

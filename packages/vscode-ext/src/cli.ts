@@ -58,8 +58,14 @@ const ckptName = /^ckpt-.*\.safetensors$/;
 /** Checkpoints in a run folder, newest first. */
 export function runCheckpoints(dir: string): { file: string; mtime: number }[] {
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return []; }
-  return names.filter((n) => ckptName.test(n)).map((n) => ({ file: path.join(dir, n), mtime: fs.statSync(path.join(dir, n)).mtimeMs }))
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => ckptName.test(n))
+    .map((n) => ({ file: path.join(dir, n), mtime: fs.statSync(path.join(dir, n)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime || b.file.localeCompare(a.file));
 }
 
@@ -67,8 +73,14 @@ export function runCheckpoints(dir: string): { file: string; mtime: number }[] {
 export function listRuns(): { dir: string; newest?: { file: string; mtime: number } }[] {
   const base = runsFolder();
   let names: string[];
-  try { names = fs.readdirSync(base); } catch { return []; }
-  return names.map((n) => path.join(base, n)).filter((d) => fs.statSync(d).isDirectory())
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => path.join(base, n))
+    .filter((d) => fs.statSync(d).isDirectory())
     .map((dir) => ({ dir, newest: runCheckpoints(dir)[0], mtime: fs.statSync(dir).mtimeMs }))
     .sort((a, b) => (b.newest?.mtime ?? -1) - (a.newest?.mtime ?? -1) || b.mtime - a.mtime);
 }
@@ -120,9 +132,14 @@ export function taskArgs(def: AdaptsegTaskDefinition, cli = cliPath()): string[]
 export function buildTask(def: AdaptsegTaskDefinition, scope: vscode.WorkspaceFolder | vscode.TaskScope = workspaceFolder() ?? vscode.TaskScope.Workspace, cli?: string): vscode.Task {
   const name = `${def.command}${def.resume ? " --resume" : ""} ${def.config ? path.basename(def.config) : ""}`.trim();
   let args: string[];
-  try { args = taskArgs(def, cli ?? cliPath()); } catch (e) {
+  try {
+    args = taskArgs(def, cli ?? cliPath());
+  } catch (e) {
     const message = (e as Error).message;
-    args = ["-e", `require("fs").writeFileSync(process.env.ADAPTSEG_ERROR_FILE, JSON.stringify({ message: ${JSON.stringify(message)} })); console.error(${JSON.stringify(`adaptseg: ${message}`)}); process.exit(1)`];
+    args = [
+      "-e",
+      `require("fs").writeFileSync(process.env.ADAPTSEG_ERROR_FILE, JSON.stringify({ message: ${JSON.stringify(message)} })); console.error(${JSON.stringify(`adaptseg: ${message}`)}); process.exit(1)`,
+    ];
   }
   const exec = new vscode.ProcessExecution(nodePath(), args, { cwd: root(), env: { ADAPTSEG_ERROR_FILE: errorFile(def) } });
   const task = new vscode.Task(def, scope, name, "adaptseg", exec);

@@ -14,7 +14,9 @@ function readConfigLike(file: string): boolean {
   try {
     if (fs.statSync(file).size > 512 * 1024) return false;
     return looksLikeExperiment(toValue(parseTree(fs.readFileSync(file, "utf8"))));
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 export class ConfigIndex implements vscode.Disposable {
@@ -25,10 +27,18 @@ export class ConfigIndex implements vscode.Disposable {
   private readonly pending = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(ext: vscode.Uri) {
-    try { this.schema = JSON.parse(fs.readFileSync(path.join(ext.fsPath, "dist", "config.schema.json"), "utf8")); } catch { /* built without the CLI */ }
+    try {
+      this.schema = JSON.parse(fs.readFileSync(path.join(ext.fsPath, "dist", "config.schema.json"), "utf8"));
+    } catch {
+      /* built without the CLI */
+    }
     const watcher = vscode.workspace.createFileSystemWatcher(GLOB);
-    this.disposables.push(this.diagnostics, watcher,
-      watcher.onDidCreate((u) => this.update(u.fsPath)), watcher.onDidChange((u) => this.update(u.fsPath)), watcher.onDidDelete((u) => this.update(u.fsPath, false)),
+    this.disposables.push(
+      this.diagnostics,
+      watcher,
+      watcher.onDidCreate((u) => this.update(u.fsPath)),
+      watcher.onDidChange((u) => this.update(u.fsPath)),
+      watcher.onDidDelete((u) => this.update(u.fsPath, false)),
       vscode.workspace.onDidOpenTextDocument((d) => this.check(d)),
       vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document)),
       vscode.workspace.onDidCloseTextDocument((d) => this.diagnostics.delete(d.uri)),
@@ -43,9 +53,13 @@ export class ConfigIndex implements vscode.Disposable {
   }
 
   /** Experiment configs found in the workspace (absolute paths). */
-  list(): string[] { return [...this.files].sort(); }
+  list(): string[] {
+    return [...this.files].sort();
+  }
 
-  isConfig(file: string): boolean { return this.files.has(path.resolve(file)) || SCHEMA_FILE_RE.test(file); }
+  isConfig(file: string): boolean {
+    return this.files.has(path.resolve(file)) || SCHEMA_FILE_RE.test(file);
+  }
 
   private async scan() {
     for (const u of await vscode.workspace.findFiles(GLOB, EXCLUDE, 5000)) if (readConfigLike(u.fsPath)) this.files.add(u.fsPath);
@@ -56,7 +70,8 @@ export class ConfigIndex implements vscode.Disposable {
     if (/[\\/](?:node_modules|\.git)[\\/]/.test(file)) return;
     const was = this.files.has(file);
     const is = exists && readConfigLike(file);
-    if (is) this.files.add(file); else this.files.delete(file);
+    if (is) this.files.add(file);
+    else this.files.delete(file);
     if (was !== is) this.publish();
   }
 
@@ -69,7 +84,13 @@ export class ConfigIndex implements vscode.Disposable {
   private schedule(doc: vscode.TextDocument) {
     const k = doc.uri.toString();
     clearTimeout(this.pending.get(k));
-    this.pending.set(k, setTimeout(() => { this.pending.delete(k); this.check(doc); }, 300));
+    this.pending.set(
+      k,
+      setTimeout(() => {
+        this.pending.delete(k);
+        this.check(doc);
+      }, 300),
+    );
   }
 
   /** Schema problems of an open config, as errors (VS Code's JSON service shows them as warnings). */
@@ -77,17 +98,25 @@ export class ConfigIndex implements vscode.Disposable {
     if (!this.schema || (doc.languageId !== "json" && doc.languageId !== "jsonc") || doc.uri.scheme === "git") return;
     const text = doc.getText();
     let tree;
-    try { tree = parseTree(text); } catch (e) {
+    try {
+      tree = parseTree(text);
+    } catch (e) {
       if (e instanceof JsonSyntaxError) return void this.diagnostics.delete(doc.uri); // VS Code's JSON service reports syntax errors
       throw e;
     }
     const value = toValue(tree);
     if (!SCHEMA_FILE_RE.test(doc.uri.fsPath) && !looksLikeExperiment(value)) return void this.diagnostics.delete(doc.uri);
-    if (doc.uri.scheme === "file" && looksLikeExperiment(value) && !this.files.has(doc.uri.fsPath)) { this.files.add(doc.uri.fsPath); this.publish(); }
-    this.diagnostics.set(doc.uri, validateConfig(tree, this.schema).map((p) => {
-      const d = new vscode.Diagnostic(new vscode.Range(doc.positionAt(p.offset), doc.positionAt(p.offset + p.length)), `${p.path}: ${p.message}`, vscode.DiagnosticSeverity.Error);
-      d.source = "adaptseg";
-      return d;
-    }));
+    if (doc.uri.scheme === "file" && looksLikeExperiment(value) && !this.files.has(doc.uri.fsPath)) {
+      this.files.add(doc.uri.fsPath);
+      this.publish();
+    }
+    this.diagnostics.set(
+      doc.uri,
+      validateConfig(tree, this.schema).map((p) => {
+        const d = new vscode.Diagnostic(new vscode.Range(doc.positionAt(p.offset), doc.positionAt(p.offset + p.length)), `${p.path}: ${p.message}`, vscode.DiagnosticSeverity.Error);
+        d.source = "adaptseg";
+        return d;
+      }),
+    );
   }
 }

@@ -28,15 +28,25 @@ export function itemRef(file: string): ItemRef {
 export function diskStatus(eventsFile: string): RunStatus {
   const dir = path.dirname(eventsFile);
   let mtimeMs: number | undefined;
-  try { mtimeMs = fs.statSync(eventsFile).mtimeMs; } catch { /* none */ }
+  try {
+    mtimeMs = fs.statSync(eventsFile).mtimeMs;
+  } catch {
+    /* none */
+  }
   return statusFromEvents(eventLog(eventsFile).events, { folderExists: fs.existsSync(dir), folder: dir, mtimeMs });
 }
 
 /** Evaluation folders a run folder holds (Evaluate Checkpoint writes <run>/eval-<ckpt>/metrics.json). */
 function evalMetricsIn(runDir: string): string[] {
   try {
-    return fs.readdirSync(runDir).filter((d) => d.startsWith("eval-")).map((d) => path.join(runDir, d, "metrics.json")).filter((f) => fs.existsSync(f));
-  } catch { return []; }
+    return fs
+      .readdirSync(runDir)
+      .filter((d) => d.startsWith("eval-"))
+      .map((d) => path.join(runDir, d, "metrics.json"))
+      .filter((f) => fs.existsSync(f));
+  } catch {
+    return [];
+  }
 }
 
 interface Item {
@@ -64,8 +74,12 @@ export class Dashboard {
    * `replace` drops the other runs. */
   static show(ext: vscode.Uri, files: string[], replace = false): Dashboard {
     if (!Dashboard.current) {
-      const panel = vscode.window.createWebviewPanel(Dashboard.viewType, "AdaptSeg Dashboard", { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-        { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [mediaRoot(ext)] });
+      const panel = vscode.window.createWebviewPanel(
+        Dashboard.viewType,
+        "AdaptSeg Dashboard",
+        { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+        { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [mediaRoot(ext)] },
+      );
       Dashboard.current = new Dashboard(panel, ext);
     } else Dashboard.current.panel.reveal(undefined, true);
     const d = Dashboard.current;
@@ -82,7 +96,10 @@ export class Dashboard {
     for (const r of state?.items ?? []) d.add(r.id, false);
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, ext: vscode.Uri) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    ext: vscode.Uri,
+  ) {
     panel.webview.html = webviewHtml(panel.webview, ext, {
       title: "AdaptSeg Dashboard",
       styles: ["uPlot.min.css", "style.css"],
@@ -120,7 +137,10 @@ export class Dashboard {
     this.items.set(ref.id, item);
     if (ref.kind === "run") {
       item.log = eventLog(ref.id);
-      item.sub = item.log.subscribe((events) => { this.post({ type: "events", item: ref, events }); this.sendStatus(item); });
+      item.sub = item.log.subscribe((events) => {
+        this.post({ type: "events", item: ref, events });
+        this.sendStatus(item);
+      });
       this.post({ type: "events", item: ref, events: item.log.events, reset: true });
       this.sendStatus(item);
       if (withEvals) for (const m of evalMetricsIn(ref.folder)) this.add(m);
@@ -188,7 +208,11 @@ export class Dashboard {
         for (const m of evalMetricsIn(item.ref.folder)) if (!this.items.has(m)) this.add(m);
       } else {
         let mtime = -1;
-        try { mtime = fs.statSync(item.ref.id).mtimeMs; } catch { /* gone */ }
+        try {
+          mtime = fs.statSync(item.ref.id).mtimeMs;
+        } catch {
+          /* gone */
+        }
         if (mtime !== item.mtime) this.sendFile(item);
       }
     }
@@ -202,8 +226,10 @@ export class Dashboard {
       this.post({ type: "keep", keep: [...this.items.keys()] });
       for (const item of this.items.values()) {
         item.sent = undefined;
-        if (item.ref.kind === "run") { this.post({ type: "events", item: item.ref, events: item.log!.events, reset: true }); this.sendStatus(item); }
-        else this.sendFile(item);
+        if (item.ref.kind === "run") {
+          this.post({ type: "events", item: item.ref, events: item.log!.events, reset: true });
+          this.sendStatus(item);
+        } else this.sendFile(item);
       }
     } else if (m.type === "openRun") void vscode.commands.executeCommand("adaptseg.openRun");
     else if (m.type === "remove") this.remove(m.id);

@@ -19,7 +19,10 @@ const UNBUILT = ["packages/cli/src/cli.ts", "packages/core/src/cli.ts"];
 
 /** Raised for a setup problem the user fixes in a setting (the message names it). */
 export class SetupError extends Error {
-  constructor(message: string, readonly setting: string) {
+  constructor(
+    message: string,
+    readonly setting: string,
+  ) {
     super(message);
     this.name = "SetupError";
   }
@@ -28,10 +31,18 @@ export class SetupError extends Error {
 /** The script a node_modules/.bin entry runs: a symlink (npm, yarn), a node script, or pnpm's shell shim. */
 export function binTarget(bin: string): string | undefined {
   let real: string;
-  try { real = fs.realpathSync(bin); } catch { return undefined; }
+  try {
+    real = fs.realpathSync(bin);
+  } catch {
+    return undefined;
+  }
   if (/\.[cm]?js$/.test(real)) return real;
   let text: string;
-  try { text = fs.readFileSync(real, "utf8").slice(0, 4000); } catch { return undefined; }
+  try {
+    text = fs.readFileSync(real, "utf8").slice(0, 4000);
+  } catch {
+    return undefined;
+  }
   if (/^#!.*\bnode\b/.test(text)) return real;
   // pnpm: exec node "$basedir/../@adaptseg/cli/dist/cli.js" "$@"
   const m = /"\$basedir\/([^"$]+?\.[cm]?js)"/.exec(text);
@@ -75,7 +86,11 @@ export function findCli(roots: string[], up = 3): CliSearch {
 export function resolveCli(setting: string | undefined, base: string, roots: string[]): string {
   if (setting) {
     const p = path.resolve(base, setting);
-    if (!fs.existsSync(p)) throw new SetupError(`"adaptseg.cliPath" is set to ${p}, which does not exist. Set it to the adaptseg CLI's cli.js, or clear it to let AdaptSeg find the CLI in the workspace.`, "adaptseg.cliPath");
+    if (!fs.existsSync(p))
+      throw new SetupError(
+        `"adaptseg.cliPath" is set to ${p}, which does not exist. Set it to the adaptseg CLI's cli.js, or clear it to let AdaptSeg find the CLI in the workspace.`,
+        "adaptseg.cliPath",
+      );
     if (fs.statSync(p).isDirectory()) {
       const inside = ["dist/cli.js", "cli.js"].map((f) => path.join(p, f)).find((f) => fs.existsSync(f));
       if (inside) return inside;
@@ -87,7 +102,10 @@ export function resolveCli(setting: string | undefined, base: string, roots: str
   if (found.file) return found.file;
   if (found.unbuilt)
     throw new SetupError(`The AdaptSeg CLI in ${found.unbuilt} is not built yet: run "node scripts/build.mjs" there, or set "adaptseg.cliPath" to a built cli.js.`, "adaptseg.cliPath");
-  throw new SetupError(`The AdaptSeg CLI was not found in this workspace (looked for packages/cli/dist/cli.js and node_modules/.bin/adaptseg). Install @adaptseg/cli here, or set "adaptseg.cliPath" to its cli.js.`, "adaptseg.cliPath");
+  throw new SetupError(
+    `The AdaptSeg CLI was not found in this workspace (looked for packages/cli/dist/cli.js and node_modules/.bin/adaptseg). Install @adaptseg/cli here, or set "adaptseg.cliPath" to its cli.js.`,
+    "adaptseg.cliPath",
+  );
 }
 
 /** Runs `node -v` with the configured executable; a SetupError naming `adaptseg.nodePath` if it is
@@ -114,6 +132,8 @@ export function checkNode(nodePath: string, cwd?: string, timeoutMs = 20_000): P
     } catch (e) {
       return bad((e as Error).message);
     }
-    child.on("error", () => { /* reported through the callback */ });
+    child.on("error", () => {
+      /* reported through the callback */
+    });
   });
 }

@@ -15,7 +15,7 @@ import { ImageHoverProvider, imageAt } from "./hover.js";
 import { SegmentationPreview } from "./preview.js";
 import { RunTracker, type TrackedRun } from "./tracker.js";
 
-const CONFIG_GLOB = "**/{adaptseg*.json,*.adaptseg.json,*.experiment.json,experiments/*.json,examples/*.json}"
+const CONFIG_GLOB = "**/{adaptseg*.json,*.adaptseg.json,*.experiment.json,experiments/*.json,examples/*.json}";
 const IMAGE_RE = /\.(png|jpe?g)$/i;
 
 /** A command argument (Uri, Uri string or path) as a file path. */
@@ -25,7 +25,6 @@ function argPath(a: unknown): string | undefined {
   return undefined;
 }
 
-
 export function activate(ctx: vscode.ExtensionContext): void {
   const ext = ctx.extensionUri;
   const client = new PredictClient();
@@ -34,21 +33,32 @@ export function activate(ctx: vscode.ExtensionContext): void {
   ctx.subscriptions.push(client, tracker, configs);
 
   Dashboard.statusOf = (file) => tracker.get(path.dirname(file))?.status ?? diskStatus(file);
-  Dashboard.onAction = (file) => { const r = tracker.get(path.dirname(file)); if (r) void tracker.runAction(r); };
+  Dashboard.onAction = (file) => {
+    const r = tracker.get(path.dirname(file));
+    if (r) void tracker.runAction(r);
+  };
   ctx.subscriptions.push(tracker.onDidChange(() => Dashboard.current?.refreshStatus()));
 
   const reg = (id: string, fn: (...a: any[]) => unknown) =>
-    ctx.subscriptions.push(vscode.commands.registerCommand(id, async (...a: unknown[]) => {
-      try { return await fn(...a); } catch (e) {
-        if (e instanceof SetupError) void vscode.window.showErrorMessage(`AdaptSeg: ${e.message}`, "Open Settings").then((b) => b && openSettings(e.setting));
-        else void vscode.window.showErrorMessage(`AdaptSeg: ${(e as Error).message}`);
-      }
-    }));
+    ctx.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...a: unknown[]) => {
+        try {
+          return await fn(...a);
+        } catch (e) {
+          if (e instanceof SetupError) void vscode.window.showErrorMessage(`AdaptSeg: ${e.message}`, "Open Settings").then((b) => b && openSettings(e.setting));
+          else void vscode.window.showErrorMessage(`AdaptSeg: ${(e as Error).message}`);
+        }
+      }),
+    );
 
   /** False (and says why) in an untrusted workspace. */
   const trusted = (what: string) => {
     if (vscode.workspace.isTrusted) return true;
-    void vscode.window.showWarningMessage(`AdaptSeg: ${what} is disabled in an untrusted workspace: it runs the workspace's AdaptSeg CLI and the plugins its configs name. Trust the workspace to enable it.`, "Manage Workspace Trust")
+    void vscode.window
+      .showWarningMessage(
+        `AdaptSeg: ${what} is disabled in an untrusted workspace: it runs the workspace's AdaptSeg CLI and the plugins its configs name. Trust the workspace to enable it.`,
+        "Manage Workspace Trust",
+      )
       .then((b) => b && vscode.commands.executeCommand("workbench.trust.manage"));
     return false;
   };
@@ -57,7 +67,8 @@ export function activate(ctx: vscode.ExtensionContext): void {
     const found = new Set([...(await vscode.workspace.findFiles(CONFIG_GLOB, "**/node_modules/**", 1000)).map((f) => f.fsPath).filter((f) => !f.endsWith(".sweep.json")), ...configs.list()]);
     const files = [...found].map((f) => ({ label: vscode.workspace.asRelativePath(f, false), f })).sort((a, b) => a.label.localeCompare(b.label));
     if (!files.length) {
-      void vscode.window.showErrorMessage("AdaptSeg: no experiment config in the workspace (a JSON file with \"adaptation\" and \"source\", e.g. experiments/*.json).", "New Experiment Config")
+      void vscode.window
+        .showErrorMessage('AdaptSeg: no experiment config in the workspace (a JSON file with "adaptation" and "source", e.g. experiments/*.json).', "New Experiment Config")
         .then((b) => b && vscode.commands.executeCommand("adaptseg.newConfig"));
       return undefined;
     }
@@ -74,8 +85,18 @@ export function activate(ctx: vscode.ExtensionContext): void {
     const r = await tracker.start(def);
     Dashboard.show(ext, [events], true);
     if (!r.final)
-      void vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `AdaptSeg: starting ${r.name}` },
-        () => new Promise<void>((res) => { const d = tracker.onDidChange((x) => { if (x === r && (x.status.state !== "starting" || x.ended)) { d.dispose(); res(); } }); }));
+      void vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: `AdaptSeg: starting ${r.name}` },
+        () =>
+          new Promise<void>((res) => {
+            const d = tracker.onDidChange((x) => {
+              if (x === r && (x.status.state !== "starting" || x.ended)) {
+                d.dispose();
+                res();
+              }
+            });
+          }),
+      );
     return result(r);
   };
 
@@ -92,11 +113,18 @@ export function activate(ctx: vscode.ExtensionContext): void {
     let dir = argPath(arg);
     if (dir && fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) dir = path.dirname(dir);
     if (!dir) {
-      const busy = (dir: string) => { const t = tracker.get(dir); return !!t && !t.ended && !t.final; };
+      const busy = (dir: string) => {
+        const t = tracker.get(dir);
+        return !!t && !t.ended && !t.final;
+      };
       const runs = listRuns().filter((r) => r.newest && !busy(r.dir));
       if (!runs.length) throw new Error(`no run with a checkpoint under ${runsFolder()} to resume`);
-      dir = (await vscode.window.showQuickPick(runs.map((r) => ({ label: path.basename(r.dir), description: path.basename(r.newest!.file), detail: r.dir, dir: r.dir })),
-        { title: "AdaptSeg: run to resume from its newest checkpoint" }))?.dir;
+      dir = (
+        await vscode.window.showQuickPick(
+          runs.map((r) => ({ label: path.basename(r.dir), description: path.basename(r.newest!.file), detail: r.dir, dir: r.dir })),
+          { title: "AdaptSeg: run to resume from its newest checkpoint" },
+        )
+      )?.dir;
       if (!dir) return;
     }
     if (!fs.existsSync(dir)) throw new Error(`run folder not found: ${dir}`);
@@ -118,13 +146,22 @@ export function activate(ctx: vscode.ExtensionContext): void {
     const runs = tracker.active();
     if (!runs.length) return void vscode.window.showInformationMessage("AdaptSeg: no training run is live.");
     const wanted = argPath(arg);
-    const r = wanted ? runs.find((x) => x.key === path.resolve(wanted)) : runs.length === 1 ? runs[0]
-      : (await vscode.window.showQuickPick(runs.map((x) => ({ label: x.name, description: `${x.status.state}${x.status.iteration !== undefined ? `, iteration ${x.status.iteration}` : ""}`, r: x })), { title: "AdaptSeg: run to stop" }))?.r;
+    const r = wanted
+      ? runs.find((x) => x.key === path.resolve(wanted))
+      : runs.length === 1
+        ? runs[0]
+        : (
+            await vscode.window.showQuickPick(
+              runs.map((x) => ({ label: x.name, description: `${x.status.state}${x.status.iteration !== undefined ? `, iteration ${x.status.iteration}` : ""}`, r: x })),
+              { title: "AdaptSeg: run to stop" },
+            )
+          )?.r;
     if (!r) return;
     tracker.stop(r);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `AdaptSeg: stopping ${r.name}: checkpointing after the current iteration…` },
-      () => Promise.race([r.whenFinal().then(() => false), new Promise<boolean>((res) => (timer = setTimeout(() => res(true), 300_000)))]));
+    const timedOut = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `AdaptSeg: stopping ${r.name}: checkpointing after the current iteration…` }, () =>
+      Promise.race([r.whenFinal().then(() => false), new Promise<boolean>((res) => (timer = setTimeout(() => res(true), 300_000)))]),
+    );
     clearTimeout(timer);
     if (timedOut) {
       void vscode.window.showWarningMessage(`AdaptSeg: ${r.name} did not checkpoint within 5 minutes.`, "Terminate").then((b) => b && tracker.kill(r));
@@ -139,8 +176,13 @@ export function activate(ctx: vscode.ExtensionContext): void {
     if (!config) return;
     let checkpoint = argPath(ckptArg);
     if (!checkpoint) {
-      const items: (vscode.QuickPickItem & { file?: string })[] = listRuns().flatMap((r) => runCheckpoints(r.dir).map((c) => ({
-        label: `${path.basename(r.dir)}/${path.basename(c.file)}`, description: new Date(c.mtime).toLocaleString(), file: c.file })));
+      const items: (vscode.QuickPickItem & { file?: string })[] = listRuns().flatMap((r) =>
+        runCheckpoints(r.dir).map((c) => ({
+          label: `${path.basename(r.dir)}/${path.basename(c.file)}`,
+          description: new Date(c.mtime).toLocaleString(),
+          file: c.file,
+        })),
+      );
       items.push({ label: "$(folder-opened) Browse…" });
       const pick = await vscode.window.showQuickPick(items, { title: "AdaptSeg: checkpoint to evaluate" });
       if (!pick) return;
@@ -161,7 +203,11 @@ export function activate(ctx: vscode.ExtensionContext): void {
       if (fs.statSync(metrics).mtimeMs < started - 60_000) throw new Error("stale");
       const m = JSON.parse(fs.readFileSync(metrics, "utf8")) as { miou: number; pixelAccuracy: number; images: number };
       Dashboard.show(ext, [metrics]);
-      void vscode.window.showInformationMessage(`AdaptSeg: mIoU ${m.miou.toFixed(2)}% (pixel accuracy ${m.pixelAccuracy.toFixed(2)}%) over ${m.images} images, ${path.basename(checkpoint)}. The per-class IoU is in the dashboard.`, "Open metrics.json")
+      void vscode.window
+        .showInformationMessage(
+          `AdaptSeg: mIoU ${m.miou.toFixed(2)}% (pixel accuracy ${m.pixelAccuracy.toFixed(2)}%) over ${m.images} images, ${path.basename(checkpoint)}. The per-class IoU is in the dashboard.`,
+          "Open metrics.json",
+        )
         .then((b) => b && vscode.window.showTextDocument(vscode.Uri.file(metrics)));
       return { ...result(r), metrics, miou: m.miou };
     } catch {
@@ -173,31 +219,47 @@ export function activate(ctx: vscode.ExtensionContext): void {
   reg("adaptseg.dashboard", () => {
     if (Dashboard.current) return void Dashboard.current.panel.reveal();
     const liveRuns = tracker.active().map((r) => r.eventsFile);
-    const newest = listRuns().map((r) => path.join(r.dir, "events.jsonl")).find((f) => fs.existsSync(f));
+    const newest = listRuns()
+      .map((r) => path.join(r.dir, "events.jsonl"))
+      .find((f) => fs.existsSync(f));
     Dashboard.show(ext, liveRuns.length ? liveRuns : newest ? [newest] : []);
   });
 
   /** A folder or file argument as the file the dashboard shows. */
   const showable = (f: string) => {
-    if (fs.existsSync(f) && fs.statSync(f).isDirectory()) return ["events.jsonl", "sweep.json", "metrics.json"].map((n) => path.join(f, n)).find((x) => fs.existsSync(x)) ?? path.join(f, "events.jsonl");
+    if (fs.existsSync(f) && fs.statSync(f).isDirectory())
+      return ["events.jsonl", "sweep.json", "metrics.json"].map((n) => path.join(f, n)).find((x) => fs.existsSync(x)) ?? path.join(f, "events.jsonl");
     return f;
   };
 
   reg("adaptseg.openRun", async (arg?: unknown, selected?: unknown) => {
     // From the explorer's context menu, `selected` holds every selected file.
     const args = Array.isArray(selected) && selected.length ? selected : Array.isArray(arg) ? arg : arg ? [arg] : [];
-    let files = args.map(argPath).filter((f): f is string => !!f).map(showable);
+    let files = args
+      .map(argPath)
+      .filter((f): f is string => !!f)
+      .map(showable);
     if (!files.length) {
       const found = (await vscode.workspace.findFiles("**/{events.jsonl,metrics.json,sweep.json}", "**/node_modules/**", 1000))
-        .map((f) => ({ f: f.fsPath, mtime: fs.statSync(f.fsPath).mtimeMs })).sort((a, b) => b.mtime - a.mtime);
+        .map((f) => ({ f: f.fsPath, mtime: fs.statSync(f.fsPath).mtimeMs }))
+        .sort((a, b) => b.mtime - a.mtime);
       const shown = new Set(Dashboard.current?.files ?? []);
       const kind = (f: string) => (f.endsWith("sweep.json") ? "sweep" : f.endsWith("metrics.json") ? "evaluation" : "run");
-      const items = found.map(({ f, mtime }) => ({ label: vscode.workspace.asRelativePath(path.dirname(f), false), description: `${kind(f)} · ${new Date(mtime).toLocaleString()}`, picked: shown.has(f), f }));
+      const items = found.map(({ f, mtime }) => ({
+        label: vscode.workspace.asRelativePath(path.dirname(f), false),
+        description: `${kind(f)} · ${new Date(mtime).toLocaleString()}`,
+        picked: shown.has(f),
+        f,
+      }));
       if (items.length) {
         const picks = await vscode.window.showQuickPick(items, { title: "AdaptSeg: runs, evaluations and sweeps to show in the dashboard (pick several to compare)", canPickMany: true });
         if (!picks) return;
         files = picks.map((p) => p.f);
-      } else files = (await vscode.window.showOpenDialog({ title: "A run's events.jsonl, an evaluation's metrics.json or a sweep.json", filters: { "AdaptSeg results": ["jsonl", "json"] }, canSelectMany: true }))?.map((u) => u.fsPath) ?? [];
+      } else
+        files =
+          (
+            await vscode.window.showOpenDialog({ title: "A run's events.jsonl, an evaluation's metrics.json or a sweep.json", filters: { "AdaptSeg results": ["jsonl", "json"] }, canSelectMany: true })
+          )?.map((u) => u.fsPath) ?? [];
       if (!files.length) return;
     }
     for (const f of files) if (!fs.existsSync(f)) throw new Error(`not found: ${f}`);
@@ -209,12 +271,19 @@ export function activate(ctx: vscode.ExtensionContext): void {
     const folder = workspaceFolder();
     if (!folder) throw new Error("open a workspace folder first: the config goes into its experiments/ folder");
     const dir = path.join(ext.fsPath, "dist", "examples");
-    const examples = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => {
-      const c = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
-      return { label: path.basename(f, ".json"), description: `${c.adaptation?.type}: ${c.source?.type} → ${c.target?.type}`, config: c as Record<string, unknown> };
-    });
+    const examples = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith(".json"))
+      .sort()
+      .map((f) => {
+        const c = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+        return { label: path.basename(f, ".json"), description: `${c.adaptation?.type}: ${c.source?.type} → ${c.target?.type}`, config: c as Record<string, unknown> };
+      });
     const ex = exampleArg ? examples.find((e) => e.label === exampleArg.replace(/\.json$/, "")) : await vscode.window.showQuickPick(examples, { title: "AdaptSeg: start from which example?" });
-    if (!ex) { if (exampleArg) throw new Error(`no example config "${exampleArg}"; examples: ${examples.map((e) => e.label).join(", ")}`); return; }
+    if (!ex) {
+      if (exampleArg) throw new Error(`no example config "${exampleArg}"; examples: ${examples.map((e) => e.label).join(", ")}`);
+      return;
+    }
     const valid = (s: string) => (/^[A-Za-z0-9][\w.-]*$/.test(s) ? undefined : "letters, digits, '.', '_' and '-' only");
     const name = nameArg ?? (await vscode.window.showInputBox({ title: "AdaptSeg: name of the new experiment", value: `my-${ex.label}`, validateInput: valid }));
     if (!name) return;
@@ -238,7 +307,11 @@ export function activate(ctx: vscode.ExtensionContext): void {
         const hit = imageAt(editor.document, editor.selection.active);
         // An image path under the cursor that does not resolve: say so (no file picker).
         if (hit && !hit.file) {
-          void vscode.window.showErrorMessage(`AdaptSeg: image not found: "${hit.token}" (looked next to ${path.basename(editor.document.uri.fsPath)}, in the workspace folder${vscode.workspace.getConfiguration("adaptseg").get("dataRoot") ? " and in adaptseg.dataRoot" : "; set adaptseg.dataRoot to look in your data folder too"}).`, "Open Settings")
+          void vscode.window
+            .showErrorMessage(
+              `AdaptSeg: image not found: "${hit.token}" (looked next to ${path.basename(editor.document.uri.fsPath)}, in the workspace folder${vscode.workspace.getConfiguration("adaptseg").get("dataRoot") ? " and in adaptseg.dataRoot" : "; set adaptseg.dataRoot to look in your data folder too"}).`,
+              "Open Settings",
+            )
             .then((b) => b && openSettings("adaptseg.dataRoot"));
           return undefined;
         }
@@ -265,7 +338,9 @@ export function activate(ctx: vscode.ExtensionContext): void {
     vscode.window.registerWebviewPanelSerializer(Dashboard.viewType, {
       deserializeWebviewPanel: async (panel, state: DashboardState | undefined) => Dashboard.revive(panel, ext, state),
     }),
-    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration("adaptseg")) client.clear(); }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration("adaptseg")) client.clear();
+    }),
   );
   // After a window reload: the runs that were live, their state, the end notifications missed.
   tracker.restore();

@@ -6,7 +6,11 @@ export function sig4(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
   const a = Math.abs(v);
-  if (a < 1e-3 || a >= 1e6) return v.toExponential(3).replace(/\.?0+e/, "e").replace("e+", "e");
+  if (a < 1e-3 || a >= 1e6)
+    return v
+      .toExponential(3)
+      .replace(/\.?0+e/, "e")
+      .replace("e+", "e");
   return String(Number(v.toPrecision(4)));
 }
 
@@ -28,8 +32,7 @@ export function gain(mean: number | undefined, sd: number | undefined, digits = 
 }
 
 /** Seconds as "42s", "3m05s", "1.5h". */
-export const fmtSec = (s: number) =>
-  s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`;
+export const fmtSec = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`);
 
 /** Integer ticks for an iteration axis: uPlot picks among these increments. */
 export const INTEGER_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000, 100_000, 200_000, 250_000, 500_000, 1_000_000];

@@ -7,13 +7,7 @@ export const mediaRoot = (ext: vscode.Uri) => vscode.Uri.joinPath(ext, "dist", "
 export function webviewHtml(webview: vscode.Webview, ext: vscode.Uri, opts: { title: string; body: string; scripts: string[]; styles: string[] }): string {
   const nonce = randomBytes(16).toString("base64");
   const media = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(mediaRoot(ext), f)).toString();
-  const csp = [
-    "default-src 'none'",
-    `img-src ${webview.cspSource} data:`,
-    `style-src ${webview.cspSource}`,
-    `font-src ${webview.cspSource}`,
-    `script-src 'nonce-${nonce}'`,
-  ].join("; ");
+  const csp = ["default-src 'none'", `img-src ${webview.cspSource} data:`, `style-src ${webview.cspSource}`, `font-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`].join("; ");
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -14,7 +14,12 @@ export type JNode =
   | { type: "null"; offset: number; length: number; value: null };
 
 export class JsonSyntaxError extends Error {
-  constructor(message: string, readonly offset: number) { super(message); }
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Parses JSON with comments and trailing commas (what VS Code accepts in .json configs). */
@@ -24,20 +29,33 @@ export function parseTree(text: string): JNode {
     for (;;) {
       const c = text.charCodeAt(i);
       if (c === 32 || c === 9 || c === 10 || c === 13 || c === 0xfeff) i++;
-      else if (c === 47 && text[i + 1] === "/") { const e = text.indexOf("\n", i); i = e < 0 ? text.length : e + 1; }
-      else if (c === 47 && text[i + 1] === "*") { const e = text.indexOf("*/", i + 2); if (e < 0) throw new JsonSyntaxError("unterminated comment", i); i = e + 2; }
-      else return;
+      else if (c === 47 && text[i + 1] === "/") {
+        const e = text.indexOf("\n", i);
+        i = e < 0 ? text.length : e + 1;
+      } else if (c === 47 && text[i + 1] === "*") {
+        const e = text.indexOf("*/", i + 2);
+        if (e < 0) throw new JsonSyntaxError("unterminated comment", i);
+        i = e + 2;
+      } else return;
     }
   };
   const str = (): { value: string; offset: number; length: number } => {
     const start = i;
     if (text[i] !== '"') throw new JsonSyntaxError("string expected", i);
     i++;
-    while (i < text.length && text[i] !== '"') { if (text[i] === "\\") i++; if (text[i] === "\n") throw new JsonSyntaxError("unterminated string", start); i++; }
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === "\\") i++;
+      if (text[i] === "\n") throw new JsonSyntaxError("unterminated string", start);
+      i++;
+    }
     if (i >= text.length) throw new JsonSyntaxError("unterminated string", start);
     i++;
     let value: string;
-    try { value = JSON.parse(text.slice(start, i)); } catch { throw new JsonSyntaxError("bad string escape", start); }
+    try {
+      value = JSON.parse(text.slice(start, i));
+    } catch {
+      throw new JsonSyntaxError("bad string escape", start);
+    }
     return { value, offset: start, length: i - start };
   };
   const value = (): JNode => {
@@ -49,15 +67,24 @@ export function parseTree(text: string): JNode {
       const props: Extract<JNode, { type: "object" }>["props"] = [];
       for (;;) {
         ws();
-        if (text[i] === "}") { i++; break; }
+        if (text[i] === "}") {
+          i++;
+          break;
+        }
         const k = str();
         ws();
         if (text[i] !== ":") throw new JsonSyntaxError("colon expected", i);
         i++;
         props.push({ key: k.value, keyOffset: k.offset, keyLength: k.length, value: value() });
         ws();
-        if (text[i] === ",") { i++; continue; }
-        if (text[i] === "}") { i++; break; }
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "}") {
+          i++;
+          break;
+        }
         throw new JsonSyntaxError("comma or } expected", i);
       }
       return { type: "object", offset: start, length: i - start, props };
@@ -67,16 +94,28 @@ export function parseTree(text: string): JNode {
       const items: JNode[] = [];
       for (;;) {
         ws();
-        if (text[i] === "]") { i++; break; }
+        if (text[i] === "]") {
+          i++;
+          break;
+        }
         items.push(value());
         ws();
-        if (text[i] === ",") { i++; continue; }
-        if (text[i] === "]") { i++; break; }
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "]") {
+          i++;
+          break;
+        }
         throw new JsonSyntaxError("comma or ] expected", i);
       }
       return { type: "array", offset: start, length: i - start, items };
     }
-    if (c === '"') { const s = str(); return { type: "string", ...s }; }
+    if (c === '"') {
+      const s = str();
+      return { type: "string", ...s };
+    }
     const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 64));
     if (!m) throw new JsonSyntaxError("value expected", i);
     i += m[0].length;
@@ -98,7 +137,12 @@ export function toValue(n: JNode): unknown {
   return n.value;
 }
 
-export interface Problem { offset: number; length: number; path: string; message: string }
+export interface Problem {
+  offset: number;
+  length: number;
+  path: string;
+  message: string;
+}
 
 type Schema = Record<string, any> | boolean;
 
@@ -119,10 +163,12 @@ function describe(s: Schema): string {
 export function validate(node: JNode, schema: Schema, root: Schema = schema, path = "", anchor?: { offset: number; length: number }): Problem[] {
   const out: Problem[] = [];
   const at = anchor ?? { offset: node.offset, length: node.type === "object" || node.type === "array" ? 1 : node.length };
-  const here = (message: string, where: { offset: number; length: number } = { offset: node.offset, length: node.length }) =>
-    out.push({ ...where, path: path || "(root)", message });
+  const here = (message: string, where: { offset: number; length: number } = { offset: node.offset, length: node.length }) => out.push({ ...where, path: path || "(root)", message });
   if (schema === true || schema === undefined) return out;
-  if (schema === false) { here("is not allowed here"); return out; }
+  if (schema === false) {
+    here("is not allowed here");
+    return out;
+  }
   if (typeof schema.$ref === "string") {
     const m = /^#\/(?:\$defs|definitions)\/(.+)$/.exec(schema.$ref);
     const target = m && typeof root === "object" ? (root.$defs ?? root.definitions)?.[m[1]!] : undefined;
@@ -133,17 +179,25 @@ export function validate(node: JNode, schema: Schema, root: Schema = schema, pat
     const branches = anyOf.map((b) => validate(node, b, root, path, anchor));
     if (!branches.some((b) => !b.length)) {
       // The branches of the node's type: one of them is what the author meant.
-      const typed = anyOf.map((b, k) => ({ b, p: branches[k]! }))
+      const typed = anyOf
+        .map((b, k) => ({ b, p: branches[k]! }))
         .filter(({ b }) => typeof b === "object" && b.const === undefined && (!b.type || (Array.isArray(b.type) ? b.type : [b.type]).some((t: string) => typeOk(node, t))));
       // Objects told apart by a constant property (`type`: one branch per plugin): that branch's problems.
-      const key = node.type === "object" && typed.length > 1
-        ? Object.keys((typed[0]!.b as Record<string, any>).properties ?? {}).find((k) => typed.every(({ b }) => (b as Record<string, any>).properties?.[k]?.const !== undefined))
-        : undefined;
+      const key =
+        node.type === "object" && typed.length > 1
+          ? Object.keys((typed[0]!.b as Record<string, any>).properties ?? {}).find((k) => typed.every(({ b }) => (b as Record<string, any>).properties?.[k]?.const !== undefined))
+          : undefined;
       if (key && node.type === "object") {
         const prop = node.props.find((p) => p.key === key);
         const hit = prop && typed.find(({ b }) => JSON.stringify((b as Record<string, any>).properties[key].const) === JSON.stringify(toValue(prop.value)));
         if (hit) out.push(...hit.p);
-        else if (prop) out.push({ offset: prop.value.offset, length: prop.value.length, path: pathJoin(path, key), message: `must be one of ${typed.map(({ b }) => JSON.stringify((b as Record<string, any>).properties[key].const)).join(", ")}` });
+        else if (prop)
+          out.push({
+            offset: prop.value.offset,
+            length: prop.value.length,
+            path: pathJoin(path, key),
+            message: `must be one of ${typed.map(({ b }) => JSON.stringify((b as Record<string, any>).properties[key].const)).join(", ")}`,
+          });
         else out.push({ ...at, path: path || "(root)", message: `missing required property "${key}"` });
       } else if (typed.length >= 1) out.push(...typed.reduce((a, b) => (b.p.length < a.p.length ? b : a)).p);
       else here(`must be ${describe(schema)}`);
@@ -151,7 +205,10 @@ export function validate(node: JNode, schema: Schema, root: Schema = schema, pat
   }
   if (schema.type !== undefined) {
     const types: string[] = Array.isArray(schema.type) ? schema.type : [schema.type];
-    if (!types.some((t) => typeOk(node, t))) { here(`must be ${describe({ type: types })}, not ${node.type === "number" && !Number.isInteger(node.value) ? "a fractional number" : describe({ type: typeOf(node) })}`); return out; }
+    if (!types.some((t) => typeOk(node, t))) {
+      here(`must be ${describe({ type: types })}, not ${node.type === "number" && !Number.isInteger(node.value) ? "a fractional number" : describe({ type: typeOf(node) })}`);
+      return out;
+    }
   }
   const v = node.type === "object" || node.type === "array" ? undefined : node.value;
   if (schema.const !== undefined && JSON.stringify(toValue(node)) !== JSON.stringify(schema.const)) here(`must be ${JSON.stringify(schema.const)}`);
@@ -176,8 +233,15 @@ export function validate(node: JNode, schema: Schema, root: Schema = schema, pat
       const key = { offset: p.keyOffset, length: p.keyLength };
       const sub = pathJoin(path, p.key);
       let matched = false;
-      if (p.key in props) { matched = true; out.push(...validate(p.value, props[p.key]!, root, sub, key)); }
-      for (const { re, s } of patterns) if (re.test(p.key)) { matched = true; out.push(...validate(p.value, s, root, sub, key)); }
+      if (p.key in props) {
+        matched = true;
+        out.push(...validate(p.value, props[p.key]!, root, sub, key));
+      }
+      for (const { re, s } of patterns)
+        if (re.test(p.key)) {
+          matched = true;
+          out.push(...validate(p.value, s, root, sub, key));
+        }
       if (!matched) {
         if (schema.additionalProperties === false) {
           const known = Object.keys(props);

@@ -18,7 +18,13 @@ export class PredictClient {
   private readonly cache = new Map<string, Promise<Prediction>>();
 
   predict(image: string, checkpoint: string, opts: PredictOptions = {}): Promise<Prediction> {
-    const mtime = (f: string) => { try { return fs.statSync(f).mtimeMs; } catch { return -1; } };
+    const mtime = (f: string) => {
+      try {
+        return fs.statSync(f).mtimeMs;
+      } catch {
+        return -1;
+      }
+    };
     const key = JSON.stringify([image, mtime(image), checkpoint, mtime(checkpoint), opts.maxWidth, opts.maxChars, opts.alpha]);
     let hit = this.cache.get(key);
     if (!hit) {
@@ -50,10 +56,16 @@ export class PredictClient {
     this.proc = proc;
     this.signature = sig;
     let stderr = "";
-    proc.stderr.on("data", (b: Buffer) => { stderr = (stderr + b.toString()).slice(-4000); });
+    proc.stderr.on("data", (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-4000);
+    });
     createInterface({ input: proc.stdout }).on("line", (line) => {
       let m: PredictResponse;
-      try { m = JSON.parse(line); } catch { return; }
+      try {
+        m = JSON.parse(line);
+      } catch {
+        return;
+      }
       const p = typeof m?.id === "number" ? this.pending.get(m.id) : undefined;
       if (!p) return;
       this.pending.delete(m.id as number);
@@ -63,7 +75,11 @@ export class PredictClient {
     const fail = (why: string) => {
       if (this.proc === proc) this.proc = undefined;
       const err = new Error(`${why}${stderr ? `: ${stderr.trim().split("\n").slice(-3).join(" ")}` : ""}`);
-      for (const [id, p] of this.pending) if (p.proc === proc) { this.pending.delete(id); p.reject(err); }
+      for (const [id, p] of this.pending)
+        if (p.proc === proc) {
+          this.pending.delete(id);
+          p.reject(err);
+        }
     };
     proc.on("error", (e) => fail(`could not start "${cmd[0]}" (setting adaptseg.nodePath): ${e.message}`));
     proc.on("exit", (code, signal) => fail(`the prediction server (${cli} predict-server) exited with ${signal ?? `code ${code}`}`));
@@ -78,6 +94,9 @@ export class PredictClient {
   dispose(): void {
     const p = this.proc;
     this.proc = undefined;
-    if (p) { p.stdin.end(); p.kill(); }
+    if (p) {
+      p.stdin.end();
+      p.kill();
+    }
   }
 }

@@ -14,7 +14,10 @@ export class SegmentationPreview implements vscode.CustomReadonlyEditorProvider 
   static readonly viewType = "adaptseg.segmentationPreview";
   static readonly panelType = "adaptseg.segmentation";
 
-  constructor(private readonly ext: vscode.Uri, private readonly client: PredictClient) {}
+  constructor(
+    private readonly ext: vscode.Uri,
+    private readonly client: PredictClient,
+  ) {}
 
   openCustomDocument(uri: vscode.Uri): vscode.CustomDocument {
     return { uri, dispose: () => {} };
@@ -28,9 +31,16 @@ export class SegmentationPreview implements vscode.CustomReadonlyEditorProvider 
    * titled with the bare file name), beside the image. One panel per image. */
   open(uri: vscode.Uri): vscode.WebviewPanel {
     const old = this.panels.get(uri.fsPath);
-    if (old) { old.reveal(); return old; }
-    const panel = vscode.window.createWebviewPanel(SegmentationPreview.panelType, `Segmentation: ${path.basename(uri.fsPath)}`,
-      { viewColumn: vscode.ViewColumn.Active, preserveFocus: false }, { enableScripts: true, retainContextWhenHidden: true });
+    if (old) {
+      old.reveal();
+      return old;
+    }
+    const panel = vscode.window.createWebviewPanel(
+      SegmentationPreview.panelType,
+      `Segmentation: ${path.basename(uri.fsPath)}`,
+      { viewColumn: vscode.ViewColumn.Active, preserveFocus: false },
+      { enableScripts: true, retainContextWhenHidden: true },
+    );
     panel.iconPath = vscode.Uri.joinPath(this.ext, "dist", "media", "segment.svg");
     this.panels.set(uri.fsPath, panel);
     panel.onDidDispose(() => this.panels.delete(uri.fsPath));
@@ -70,16 +80,18 @@ export class SegmentationPreview implements vscode.CustomReadonlyEditorProvider 
       if (!ck.file) return post({ type: "error", message: `AdaptSeg: no checkpoint to segment with (${ck.why}). Set "adaptseg.checkpoint" or train a run with "AdaptSeg: Train Experiment".` });
       post({ type: "status", message: `Segmenting with ${path.basename(ck.file)}…` });
       try {
-        const p = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `AdaptSeg: segmenting ${name}` },
-          () => this.client.predict(doc.uri.fsPath, ck.file!, { maxWidth: PREVIEW_WIDTH }));
+        const p = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `AdaptSeg: segmenting ${name}` }, () =>
+          this.client.predict(doc.uri.fsPath, ck.file!, { maxWidth: PREVIEW_WIDTH }),
+        );
         // The overlay pane stacks the colour mask over the image at the slider's opacity.
         const mask = `data:image/png;base64,${p.colorPng}`;
-        post({ type: "prediction", mask, overlay: mask, width: p.width, height: p.height,
-          legend: p.legend, checkpoint: p.checkpoint, iteration: p.iteration });
+        post({ type: "prediction", mask, overlay: mask, width: p.width, height: p.height, legend: p.legend, checkpoint: p.checkpoint, iteration: p.iteration });
       } catch (e) {
         post({ type: "error", message: `AdaptSeg: could not segment ${doc.uri.fsPath}: ${(e as Error).message}` });
       }
     };
-    panel.webview.onDidReceiveMessage((m: WebviewToPreview) => { if (m.type === "ready" || m.type === "retry") void run(); });
+    panel.webview.onDidReceiveMessage((m: WebviewToPreview) => {
+      if (m.type === "ready" || m.type === "retry") void run();
+    });
   }
 }

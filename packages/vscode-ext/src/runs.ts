@@ -21,12 +21,24 @@ export class EventLog {
   /** Reads what was appended since the last call; returns the new events. */
   poll(): RunEvent[] {
     let size: number;
-    try { size = fs.statSync(this.file).size; } catch { return []; }
-    if (size < this.pos) { this.pos = 0; this.rest = ""; this.events.length = 0; } // rewritten
+    try {
+      size = fs.statSync(this.file).size;
+    } catch {
+      return [];
+    }
+    if (size < this.pos) {
+      this.pos = 0;
+      this.rest = "";
+      this.events.length = 0;
+    } // rewritten
     if (size === this.pos) return [];
     const fd = fs.openSync(this.file, "r");
     const buf = Buffer.alloc(size - this.pos);
-    try { fs.readSync(fd, buf, 0, buf.length, this.pos); } finally { fs.closeSync(fd); }
+    try {
+      fs.readSync(fd, buf, 0, buf.length, this.pos);
+    } finally {
+      fs.closeSync(fd);
+    }
     this.pos = size;
     const lines = (this.rest + buf.toString("utf8")).split("\n");
     this.rest = lines.pop() ?? "";
@@ -40,10 +52,15 @@ export class EventLog {
   subscribe(fn: Listener): { dispose(): void } {
     this.listeners.add(fn);
     this.timer ??= setInterval(() => this.poll(), 400);
-    return { dispose: () => {
-      this.listeners.delete(fn);
-      if (!this.listeners.size && this.timer) { clearInterval(this.timer); this.timer = undefined; }
-    } };
+    return {
+      dispose: () => {
+        this.listeners.delete(fn);
+        if (!this.listeners.size && this.timer) {
+          clearInterval(this.timer);
+          this.timer = undefined;
+        }
+      },
+    };
   }
 }
 

@@ -6,10 +6,7 @@ export type RunState = "starting" | "live" | "stopping" | "stopped" | "completed
 export const FINAL_STATES: readonly RunState[] = ["stopped", "completed", "failed"];
 
 /** What fixes a failure: a setting, the config (at a field), or a look at the task's terminal. */
-export type FailureAction =
-  | { kind: "settings"; setting: string }
-  | { kind: "config"; file: string; field?: string }
-  | { kind: "terminal" };
+export type FailureAction = { kind: "settings"; setting: string } | { kind: "config"; file: string; field?: string } | { kind: "terminal" };
 
 export interface RunStatus {
   state: RunState;
@@ -49,17 +46,24 @@ export interface FailureInput {
   hasTerminal?: boolean;
 }
 
-const CONFIG_ERROR = /invalid config|not valid JSON|config file not found|--config <file\.json> is required|unknown (?:backbone|discriminator|strategy|adaptation|dataset|model)|no (?:plugin|adapter|strategy|backbone)/i;
+const CONFIG_ERROR =
+  /invalid config|not valid JSON|config file not found|--config <file\.json> is required|unknown (?:backbone|discriminator|strategy|adaptation|dataset|model)|no (?:plugin|adapter|strategy|backbone)/i;
 
 /** The reason (one sentence) and the action of a failure. */
 export function describeFailure(f: FailureInput): { reason: string; action?: FailureAction } {
   const terminal: FailureAction | undefined = f.hasTerminal ? { kind: "terminal" } : undefined;
-  if (f.folderGone && f.out) return { reason: `the run folder ${f.out} was deleted or moved while the run was live; its events and checkpoints went with it${f.pid ? `, and its process (pid ${f.pid}) was ended` : ""}` };
+  if (f.folderGone && f.out)
+    return { reason: `the run folder ${f.out} was deleted or moved while the run was live; its events and checkpoints went with it${f.pid ? `, and its process (pid ${f.pid}) was ended` : ""}` };
   if (f.notStarted)
     return { reason: `the CLI process did not start: "${f.nodePath ?? "node"}" could not be run (setting adaptseg.nodePath)`, action: { kind: "settings", setting: "adaptseg.nodePath" } };
   const m = f.message?.trim();
   if (m) {
-    const first = m.split("\n").map((l) => l.trim()).filter(Boolean).slice(0, 4).join(" ");
+    const first = m
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .slice(0, 4)
+      .join(" ");
     if (f.out && /ENOENT/.test(m) && m.includes(f.out)) return { reason: `the run folder ${f.out} was deleted or moved while the run was live (${first})` };
     if (/Cannot find (?:module|package)/.test(m) && (!f.cli || m.includes(f.cli) || /@adaptseg\//.test(m)))
       return { reason: `the CLI could not load: ${first} (check adaptseg.cliPath, and that the packages are built)`, action: { kind: "settings", setting: "adaptseg.cliPath" } };
@@ -72,8 +76,7 @@ export function describeFailure(f: FailureInput): { reason: string; action?: Fai
     return { reason: first, action: terminal };
   }
   if (f.vanished) return { reason: `the CLI process${f.pid ? ` (pid ${f.pid})` : ""} ended without writing an end event (killed?)` };
-  if (f.exitCode !== undefined && f.exitCode !== 0)
-    return { reason: `the CLI exited with code ${f.exitCode}${f.hasTerminal ? "; its terminal shows why" : ""}`, action: terminal };
+  if (f.exitCode !== undefined && f.exitCode !== 0) return { reason: `the CLI exited with code ${f.exitCode}${f.hasTerminal ? "; its terminal shows why" : ""}`, action: terminal };
   return { reason: "the CLI ended without saying why", action: terminal };
 }
 
@@ -100,8 +103,12 @@ export function statusFromEvents(events: readonly RunEvent[], opts: { folderExis
   let end: Extract<RunEvent, { type: "end" }> | undefined;
   let error: Extract<RunEvent, { type: "error" }> | undefined;
   for (const e of events) {
-    if (e.type === "start") { start = e; end = undefined; error = undefined; iteration = e.iteration; }
-    else if (e.type === "iteration") iteration = e.iteration;
+    if (e.type === "start") {
+      start = e;
+      end = undefined;
+      error = undefined;
+      iteration = e.iteration;
+    } else if (e.type === "iteration") iteration = e.iteration;
     else if (e.type === "checkpoint") checkpoint = e;
     else if (e.type === "end") end = e;
     else if (e.type === "error") error = e;
@@ -113,7 +120,6 @@ export function statusFromEvents(events: readonly RunEvent[], opts: { folderExis
   if (end?.status === "failed") return { ...base, state: "failed", detail: end.message ?? "the run failed" };
   if (error) return { ...base, state: "failed", detail: error.message };
   if (!events.length) return { ...base, state: "unknown", detail: "no events yet" };
-  if (opts.mtimeMs !== undefined && now - opts.mtimeMs < 60_000)
-    return { ...base, state: "live", detail: "events still arriving (not started from this window)" };
+  if (opts.mtimeMs !== undefined && now - opts.mtimeMs < 60_000) return { ...base, state: "live", detail: "events still arriving (not started from this window)" };
   return { ...base, state: "unknown", detail: "no end event and no live process found (killed, or running elsewhere)" };
 }

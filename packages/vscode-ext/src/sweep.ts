@@ -54,35 +54,49 @@ export function sdOf(xs: number[]): number | undefined {
 
 function perSeedList(v: unknown): { seed: number | string; gain: number }[] | undefined {
   if (Array.isArray(v)) {
-    return v.map((x, i) => (typeof x === "number" ? { seed: i, gain: x } : { seed: (x as { seed?: number | string })?.seed ?? i, gain: num((x as { gain?: number; value?: number })?.gain ?? (x as { value?: number })?.value) ?? NaN }))
+    return v
+      .map((x, i) =>
+        typeof x === "number"
+          ? { seed: i, gain: x }
+          : { seed: (x as { seed?: number | string })?.seed ?? i, gain: num((x as { gain?: number; value?: number })?.gain ?? (x as { value?: number })?.value) ?? NaN },
+      )
       .filter((x) => Number.isFinite(x.gain));
   }
-  if (v && typeof v === "object") return Object.entries(v as Record<string, unknown>).filter(([, g]) => num(g) !== undefined).map(([seed, g]) => ({ seed, gain: g as number }));
+  if (v && typeof v === "object")
+    return Object.entries(v as Record<string, unknown>)
+      .filter(([, g]) => num(g) !== undefined)
+      .map(([seed, g]) => ({ seed, gain: g as number }));
   return undefined;
 }
 
 /** Validates and completes a parsed sweep.json; throws with the reason when it is not one. */
 export function normalizeSweep(raw: unknown): Sweep {
-  if (!raw || typeof raw !== "object" || !Array.isArray((raw as { settings?: unknown }).settings))
-    throw new Error('not a sweep file: no "settings" array');
+  if (!raw || typeof raw !== "object" || !Array.isArray((raw as { settings?: unknown }).settings)) throw new Error('not a sweep file: no "settings" array');
   const r = raw as { settings: unknown[]; baseline?: unknown; name?: unknown; metric?: unknown; runs?: unknown; seeds?: unknown; state?: unknown };
   const settings: SweepSetting[] = r.settings.map((s0, i) => {
     const s = (s0 ?? {}) as Record<string, unknown>;
-    const runs: SweepRun[] = (Array.isArray(s.runs) ? s.runs : []).map((x) => x as Record<string, unknown>)
+    const runs: SweepRun[] = (Array.isArray(s.runs) ? s.runs : [])
+      .map((x) => x as Record<string, unknown>)
       .filter((x) => num(x.miou) !== undefined)
       .map((x) => ({ seed: (x.seed as number | string) ?? "?", miou: x.miou as number, perClass: (x.perClass ?? undefined) as SweepRun["perClass"] }));
     const mious = runs.map((x) => x.miou);
     // adaptseg-sweep/1: miou { n, mean, sd } and diff { perSeed, stats }; sd is null below 2 seeds.
     const st = (s.miou ?? {}) as { mean?: unknown; sd?: unknown };
     const diff = s.diff as { perSeed?: unknown; stats?: { mean?: unknown; sd?: unknown } } | undefined;
-    const pg = (s.pairedGain as Record<string, unknown> | undefined)
-      ?? (diff && num(diff.stats?.mean) !== undefined ? { mean: diff.stats!.mean, sd: diff.stats!.sd, perSeed: diff.perSeed } : undefined);
+    const pg =
+      (s.pairedGain as Record<string, unknown> | undefined) ?? (diff && num(diff.stats?.mean) !== undefined ? { mean: diff.stats!.mean, sd: diff.stats!.sd, perSeed: diff.perSeed } : undefined);
     const classes = [...new Set(runs.flatMap((x) => Object.keys(x.perClass ?? {})))];
     const given = s.perClass && typeof s.perClass === "object" && !Array.isArray(s.perClass) ? (s.perClass as Record<string, number | null>) : undefined;
-    const perClassMean = given ?? (classes.length ? Object.fromEntries(classes.map((c) => {
-      const v = runs.map((x) => x.perClass?.[c]).filter((y): y is number => num(y) !== undefined);
-      return [c, v.length ? meanOf(v)! : null];
-    })) : undefined);
+    const perClassMean =
+      given ??
+      (classes.length
+        ? Object.fromEntries(
+            classes.map((c) => {
+              const v = runs.map((x) => x.perClass?.[c]).filter((y): y is number => num(y) !== undefined);
+              return [c, v.length ? meanOf(v)! : null];
+            }),
+          )
+        : undefined);
     return {
       id: String(s.id ?? s.name ?? `setting ${i + 1}`),
       values: s.values && typeof s.values === "object" ? (s.values as Record<string, unknown>) : {},
@@ -115,5 +129,7 @@ export function normalizeSweep(raw: unknown): Sweep {
 
 /** "lambdaAdv=0.001, gan=lsgan". */
 export function settingValues(values: Record<string, unknown>): string {
-  return Object.entries(values).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join(", ");
+  return Object.entries(values)
+    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join(", ");
 }

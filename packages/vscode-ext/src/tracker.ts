@@ -35,13 +35,25 @@ export function runKey(def: AdaptsegTaskDefinition): string {
 
 /** The command line of a live process (Linux /proc), or undefined where unknown. */
 function cmdline(pid: number): string[] | undefined {
-  try { return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean); } catch { return undefined; }
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether `pid` is a live process of ours running the CLI for `key` (a reused pid does not count). */
 export function isAlive(pid: number, key?: string): boolean {
-  try { process.kill(pid, 0); } catch { return false; }
-  try { if (/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))) return false; } catch { /* no /proc */ }
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    if (/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))) return false;
+  } catch {
+    /* no /proc */
+  }
   const args = cmdline(pid);
   return !args || !key || args.some((a) => path.resolve(root(), a) === key);
 }
@@ -49,7 +61,11 @@ export function isAlive(pid: number, key?: string): boolean {
 /** adaptseg CLI processes (train and eval) on this machine, from /proc (Linux); [] elsewhere. */
 export function scanCliProcesses(): { pid: number; def: AdaptsegTaskDefinition }[] {
   let pids: string[];
-  try { pids = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)); } catch { return []; }
+  try {
+    pids = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
   const out: { pid: number; def: AdaptsegTaskDefinition }[] = [];
   for (const p of pids) {
     const args = cmdline(Number(p));
@@ -57,12 +73,24 @@ export function scanCliProcesses(): { pid: number; def: AdaptsegTaskDefinition }
     const i = args.findIndex((a) => /(?:^|[\\/])(?:cli\.c?js|adaptseg)$/.test(a));
     const command = args[i + 1];
     if (i < 0 || (command !== "train" && command !== "eval")) continue;
-    const opt = (name: string) => { const k = args.indexOf(`--${name}`); return k >= 0 ? args[k + 1] : undefined; };
-    const cwd = (() => { try { return fs.readlinkSync(`/proc/${p}/cwd`); } catch { return root(); } })();
+    const opt = (name: string) => {
+      const k = args.indexOf(`--${name}`);
+      return k >= 0 ? args[k + 1] : undefined;
+    };
+    const cwd = (() => {
+      try {
+        return fs.readlinkSync(`/proc/${p}/cwd`);
+      } catch {
+        return root();
+      }
+    })();
     const abs = (f: string | undefined) => (f ? path.resolve(cwd, f) : undefined);
     const outDir = abs(opt("out"));
     if (!outDir) continue;
-    out.push({ pid: Number(p), def: { type: "adaptseg", command, out: outDir, config: abs(opt("config")), checkpoint: abs(opt("checkpoint")), ...(args.includes("--resume") ? { resume: true } : {}) } });
+    out.push({
+      pid: Number(p),
+      def: { type: "adaptseg", command, out: outDir, config: abs(opt("config")), checkpoint: abs(opt("checkpoint")), ...(args.includes("--resume") ? { resume: true } : {}) },
+    });
   }
   return out;
 }
@@ -88,14 +116,29 @@ export class TrackedRun {
   private readonly finals: (() => void)[] = [];
   private readonly ends: (() => void)[] = [];
 
-  constructor(readonly key: string, readonly def: AdaptsegTaskDefinition, public started: number, readonly errorFile: string) {}
+  constructor(
+    readonly key: string,
+    readonly def: AdaptsegTaskDefinition,
+    public started: number,
+    readonly errorFile: string,
+  ) {}
 
-  get name(): string { return path.basename(this.key); }
-  get eventsFile(): string { return path.join(this.key, "events.jsonl"); }
-  get final(): boolean { return isFinal(this.status.state); }
+  get name(): string {
+    return path.basename(this.key);
+  }
+  get eventsFile(): string {
+    return path.join(this.key, "events.jsonl");
+  }
+  get final(): boolean {
+    return isFinal(this.status.state);
+  }
 
-  whenFinal(): Promise<void> { return this.final ? Promise.resolve() : new Promise((r) => this.finals.push(r)); }
-  whenEnded(): Promise<void> { return this.ended ? Promise.resolve() : new Promise((r) => this.ends.push(r)); }
+  whenFinal(): Promise<void> {
+    return this.final ? Promise.resolve() : new Promise((r) => this.finals.push(r));
+  }
+  whenEnded(): Promise<void> {
+    return this.ended ? Promise.resolve() : new Promise((r) => this.ends.push(r));
+  }
   /** @internal */ settle(): void {
     if (this.final) for (const f of this.finals.splice(0)) f();
     if (this.ended) for (const f of this.ends.splice(0)) f();
@@ -120,15 +163,24 @@ export class RunTracker implements vscode.Disposable {
     this.statusItem.command = "adaptseg.dashboard";
     this.timer = setInterval(() => this.watch(), 1000);
     this.disposables.push(
-      this.statusItem, this.changed, this.log,
+      this.statusItem,
+      this.changed,
+      this.log,
       vscode.tasks.onDidStartTaskProcess((e) => this.attach(e.execution, e.processId)),
-      vscode.tasks.onDidEndTaskProcess((e) => { const r = this.forExec(e.execution); if (r) this.processEnded(r, { exitCode: e.exitCode }); }),
-      // A task whose process never started (e.g. a wrong adaptseg.nodePath) ends without a process event.
-      vscode.tasks.onDidEndTask((e) => setTimeout(() => {
+      vscode.tasks.onDidEndTaskProcess((e) => {
         const r = this.forExec(e.execution);
-        if (r && !r.ended && !r.pid) this.processEnded(r, { notStarted: true });
-      }, 1500)),
-      vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration("adaptseg.nodePath")) this.nodeOk.clear(); }),
+        if (r) this.processEnded(r, { exitCode: e.exitCode });
+      }),
+      // A task whose process never started (e.g. a wrong adaptseg.nodePath) ends without a process event.
+      vscode.tasks.onDidEndTask((e) =>
+        setTimeout(() => {
+          const r = this.forExec(e.execution);
+          if (r && !r.ended && !r.pid) this.processEnded(r, { notStarted: true });
+        }, 1500),
+      ),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration("adaptseg.nodePath")) this.nodeOk.clear();
+      }),
     );
   }
 
@@ -138,10 +190,16 @@ export class RunTracker implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 
-  get(key: string): TrackedRun | undefined { return this.runs.get(path.resolve(key)); }
+  get(key: string): TrackedRun | undefined {
+    return this.runs.get(path.resolve(key));
+  }
   /** Training runs whose process is live or starting, oldest first. */
-  active(): TrackedRun[] { return [...this.runs.values()].filter((r) => r.def.command === "train" && !r.ended && !r.final); }
-  all(): TrackedRun[] { return [...this.runs.values()]; }
+  active(): TrackedRun[] {
+    return [...this.runs.values()].filter((r) => r.def.command === "train" && !r.ended && !r.final);
+  }
+  all(): TrackedRun[] {
+    return [...this.runs.values()];
+  }
 
   private forExec(exec: vscode.TaskExecution): TrackedRun | undefined {
     const def = exec.task.definition as AdaptsegTaskDefinition;
@@ -163,7 +221,16 @@ export class RunTracker implements vscode.Disposable {
   private persist(): void {
     const all = [...this.runs.values()];
     const keep = [...all.filter((r) => !r.ended || !r.notified), ...all.filter((r) => r.ended && r.notified).slice(-20)];
-    const saved: Persisted[] = keep.map((r) => ({ key: r.key, def: r.def, pid: r.pid, started: r.started, errorFile: r.errorFile, status: r.status, notified: r.notified, stopRequested: r.stopRequested }));
+    const saved: Persisted[] = keep.map((r) => ({
+      key: r.key,
+      def: r.def,
+      pid: r.pid,
+      started: r.started,
+      errorFile: r.errorFile,
+      status: r.status,
+      notified: r.notified,
+      stopRequested: r.stopRequested,
+    }));
     void this.ctx.workspaceState.update(STATE_KEY, saved);
   }
 
@@ -177,7 +244,11 @@ export class RunTracker implements vscode.Disposable {
     if (old && !old.ended && !old.final) throw new Error(`${old.name} is still running${old.pid ? ` (pid ${old.pid})` : ""}: stop it first (AdaptSeg: Stop Run)`);
     old?.sub?.dispose();
     const r = new TrackedRun(key, def, Date.now(), errorFile(def));
-    try { fs.rmSync(r.errorFile, { force: true }); } catch { /* none */ }
+    try {
+      fs.rmSync(r.errorFile, { force: true });
+    } catch {
+      /* none */
+    }
     this.runs.set(key, r);
     if (def.command === "train") this.follow(r);
     this.fire(r, true);
@@ -187,7 +258,10 @@ export class RunTracker implements vscode.Disposable {
       const node = nodePath();
       let check = this.nodeOk.get(node);
       if (!check) this.nodeOk.set(node, (check = checkNode(node, root())));
-      await check.catch((e) => { this.nodeOk.delete(node); throw e; });
+      await check.catch((e) => {
+        this.nodeOk.delete(node);
+        throw e;
+      });
     } catch (e) {
       if (!(e instanceof SetupError)) throw e;
       r.ended = true;
@@ -222,7 +296,10 @@ export class RunTracker implements vscode.Disposable {
     r.sub?.dispose();
     r.sub = log.subscribe((events) => {
       // Only this process's events: from its start event on.
-      if (!r.sawStart) { const i = events.findIndex((e) => isStartOf(e, r.started)); events = i < 0 ? [] : events.slice(i); }
+      if (!r.sawStart) {
+        const i = events.findIndex((e) => isStartOf(e, r.started));
+        events = i < 0 ? [] : events.slice(i);
+      }
       this.onEvents(r, events);
     });
     const backlog = eventsSince(log.events, r.started);
@@ -237,21 +314,38 @@ export class RunTracker implements vscode.Disposable {
       if (e.type === "start") {
         r.sawStart = true;
         r.folderSeen = true;
-        r.status = { state: r.stopRequested ? "stopping" : "live", iteration: e.iteration, stopIter: e.stopIter, detail: e.resumed ? `resumed at iteration ${e.iteration}` : `started (${e.strategy}, ${e.backend})` };
+        r.status = {
+          state: r.stopRequested ? "stopping" : "live",
+          iteration: e.iteration,
+          stopIter: e.stopIter,
+          detail: e.resumed ? `resumed at iteration ${e.iteration}` : `started (${e.strategy}, ${e.backend})`,
+        };
         transition = true;
       } else if (e.type === "iteration") {
         r.lastIter = e;
         if (r.status.state === "starting") transition = true;
-        r.status = { ...r.status, state: r.stopRequested ? "stopping" : "live", iteration: e.iteration,
-          detail: r.stopRequested ? "checkpointing after the current iteration…" : `${e.itPerSec.toFixed(2)} it/s · ETA ${fmtSec(e.etaSec)}` };
+        r.status = {
+          ...r.status,
+          state: r.stopRequested ? "stopping" : "live",
+          iteration: e.iteration,
+          detail: r.stopRequested ? "checkpointing after the current iteration…" : `${e.itPerSec.toFixed(2)} it/s · ETA ${fmtSec(e.etaSec)}`,
+        };
       } else if (e.type === "checkpoint") {
         r.lastCheckpoint = e;
         r.status = { ...r.status, checkpoint: e.path };
       } else if (e.type === "error") r.errorEvent = e;
       else if (e.type === "end") {
         const ck = r.lastCheckpoint;
-        if (e.status === "completed") this.setFinal(r, { ...r.status, state: "completed", iteration: e.iteration, detail: `completed at iteration ${e.iteration}${ck ? `; checkpoint ${ck.path}` : ""}` });
-        else if (e.status === "stopped") this.setFinal(r, { ...r.status, state: "stopped", iteration: e.iteration, checkpoint: ck?.path, detail: ck ? `stopped at iteration ${e.iteration}; checkpoint ${ck.path}` : `stopped at iteration ${e.iteration} without a checkpoint` });
+        if (e.status === "completed")
+          this.setFinal(r, { ...r.status, state: "completed", iteration: e.iteration, detail: `completed at iteration ${e.iteration}${ck ? `; checkpoint ${ck.path}` : ""}` });
+        else if (e.status === "stopped")
+          this.setFinal(r, {
+            ...r.status,
+            state: "stopped",
+            iteration: e.iteration,
+            checkpoint: ck?.path,
+            detail: ck ? `stopped at iteration ${e.iteration}; checkpoint ${ck.path}` : `stopped at iteration ${e.iteration} without a checkpoint`,
+          });
         else this.fail(r, { message: e.message ?? r.errorEvent?.message, field: r.errorEvent?.field });
         return;
       }
@@ -270,9 +364,20 @@ export class RunTracker implements vscode.Disposable {
 
   private fail(r: TrackedRun, input: Partial<FailureInput>): void {
     let cli: string | undefined;
-    try { cli = cliPath(); } catch { /* none */ }
-    const { reason, action } = describeFailure({ out: r.def.command === "train" ? r.key : undefined, config: r.def.config && path.resolve(root(), r.def.config),
-      cli, nodePath: nodePath(), pid: r.pid, hasTerminal: !!r.exec && !r.ended, ...input });
+    try {
+      cli = cliPath();
+    } catch {
+      /* none */
+    }
+    const { reason, action } = describeFailure({
+      out: r.def.command === "train" ? r.key : undefined,
+      config: r.def.config && path.resolve(root(), r.def.config),
+      cli,
+      nodePath: nodePath(),
+      pid: r.pid,
+      hasTerminal: !!r.exec && !r.ended,
+      ...input,
+    });
     this.setFinal(r, { ...r.status, state: "failed", detail: reason, action });
   }
 
@@ -280,7 +385,9 @@ export class RunTracker implements vscode.Disposable {
     try {
       if (fs.statSync(r.errorFile).mtimeMs < r.started - 2000) return undefined;
       return JSON.parse(fs.readFileSync(r.errorFile, "utf8")).message;
-    } catch { return undefined; }
+    } catch {
+      return undefined;
+    }
   }
 
   /** The process is gone: the last events decide, else the CLI's error file, else the exit. */
@@ -296,9 +403,22 @@ export class RunTracker implements vscode.Disposable {
       if (r.def.command === "eval" && how.exitCode === 0 && !message) this.setFinal(r, { state: "completed", detail: "evaluation finished" });
       else if (r.stopRequested && !message && !folderGone)
         this.setFinal(r, { ...r.status, state: "stopped", detail: r.lastCheckpoint ? `stopped; last checkpoint ${r.lastCheckpoint.path}` : "stopped before its first checkpoint" });
-      else this.fail(r, { message, field: r.errorEvent?.field, exitCode: how.exitCode, notStarted: how.notStarted, vanished: how.vanished && how.exitCode === undefined, folderGone, hasTerminal: !!r.exec });
+      else
+        this.fail(r, {
+          message,
+          field: r.errorEvent?.field,
+          exitCode: how.exitCode,
+          notStarted: how.notStarted,
+          vanished: how.vanished && how.exitCode === undefined,
+          folderGone,
+          hasTerminal: !!r.exec,
+        });
     }
-    try { fs.rmSync(r.errorFile, { force: true }); } catch { /* none */ }
+    try {
+      fs.rmSync(r.errorFile, { force: true });
+    } catch {
+      /* none */
+    }
     this.fire(r, true);
   }
 
@@ -312,7 +432,12 @@ export class RunTracker implements vscode.Disposable {
         else if (r.folderSeen && (r.status.state === "live" || r.status.state === "stopping")) {
           // Its events and checkpoints have nowhere to go: end the process too, rather than leave it
           // computing for nothing behind a "failed" run.
-          if (r.pid) try { process.kill(r.pid, "SIGKILL"); } catch { /* gone */ }
+          if (r.pid)
+            try {
+              process.kill(r.pid, "SIGKILL");
+            } catch {
+              /* gone */
+            }
           this.fail(r, { folderGone: true });
         }
       }
@@ -343,7 +468,12 @@ export class RunTracker implements vscode.Disposable {
   kill(r: TrackedRun): void {
     if (r.ended) return;
     if (r.exec) r.exec.terminate();
-    else if (r.pid) try { process.kill(r.pid, "SIGKILL"); } catch { /* gone */ }
+    else if (r.pid)
+      try {
+        process.kill(r.pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
   }
 
   // ---- after a window reload ----
@@ -360,11 +490,18 @@ export class RunTracker implements vscode.Disposable {
       r.notified = p.notified;
       r.stopRequested = !!p.stopRequested;
       this.runs.set(r.key, r);
-      if (r.final && r.notified) { r.ended = true; continue; }
+      if (r.final && r.notified) {
+        r.ended = true;
+        continue;
+      }
       if (r.def.command === "train") this.follow(r);
       if (!r.pid || !isAlive(r.pid, r.key)) {
         if (!r.final) this.processEnded(r, { vanished: true });
-        else { r.ended = true; r.sub?.dispose(); this.notify(r); }
+        else {
+          r.ended = true;
+          r.sub?.dispose();
+          this.notify(r);
+        }
       }
     }
     for (const exec of vscode.tasks.taskExecutions) {
@@ -422,7 +559,8 @@ export class RunTracker implements vscode.Disposable {
       }
     } else if (a?.kind === "terminal" && r.exec) {
       const t = vscode.window.terminals.find((x) => x.name.includes(r.exec!.task.name));
-      if (t) t.show(); else await vscode.commands.executeCommand("workbench.action.terminal.focus");
+      if (t) t.show();
+      else await vscode.commands.executeCommand("workbench.action.terminal.focus");
     }
   }
 
@@ -435,20 +573,24 @@ export class RunTracker implements vscode.Disposable {
     if (r.def.command === "eval" && s.state !== "failed") return; // Evaluate Checkpoint reports its own result
     const what = r.def.command === "train" ? `run ${r.name}` : `evaluation ${r.name}`;
     if (s.state === "completed") {
-      void vscode.window.showInformationMessage(`AdaptSeg: ${what} completed at iteration ${s.iteration ?? "?"}${s.checkpoint ? `; checkpoint ${s.checkpoint}` : ""}.`, "Show Dashboard")
+      void vscode.window
+        .showInformationMessage(`AdaptSeg: ${what} completed at iteration ${s.iteration ?? "?"}${s.checkpoint ? `; checkpoint ${s.checkpoint}` : ""}.`, "Show Dashboard")
         .then((b) => b && vscode.commands.executeCommand("adaptseg.openRun", vscode.Uri.file(r.key)));
     } else if (s.state === "stopped") {
       const ck = r.lastCheckpoint ?? (s.checkpoint ? { path: s.checkpoint, iteration: s.iteration } : undefined);
       if (ck) {
-        void vscode.window.showInformationMessage(`AdaptSeg: ${what} stopped at iteration ${s.iteration ?? ck.iteration}; checkpoint saved to ${ck.path}`, "Resume Run", "Reveal Checkpoint").then((b) => {
-          if (b === "Resume Run") void vscode.commands.executeCommand("adaptseg.resume", vscode.Uri.file(r.key));
-          else if (b === "Reveal Checkpoint") void vscode.commands.executeCommand("revealInExplorer", vscode.Uri.file(ck.path));
-        });
+        void vscode.window
+          .showInformationMessage(`AdaptSeg: ${what} stopped at iteration ${s.iteration ?? ck.iteration}; checkpoint saved to ${ck.path}`, "Resume Run", "Reveal Checkpoint")
+          .then((b) => {
+            if (b === "Resume Run") void vscode.commands.executeCommand("adaptseg.resume", vscode.Uri.file(r.key));
+            else if (b === "Reveal Checkpoint") void vscode.commands.executeCommand("revealInExplorer", vscode.Uri.file(ck.path));
+          });
       } else void vscode.window.showWarningMessage(`AdaptSeg: ${what} stopped before its first checkpoint: there is nothing to resume from.`);
     } else {
       const label = actionLabel(s.action);
-      void vscode.window.showErrorMessage(`AdaptSeg: ${what} failed: ${s.detail ?? "unknown reason"}`, ...(label ? [label] : []))
-        .then((b) => { if (b) void this.runAction(r); });
+      void vscode.window.showErrorMessage(`AdaptSeg: ${what} failed: ${s.detail ?? "unknown reason"}`, ...(label ? [label] : [])).then((b) => {
+        if (b) void this.runAction(r);
+      });
     }
   }
 }

@@ -28,7 +28,14 @@ export const METHODS: Record<string, { adaptation: ExperimentConfig["adaptation"
 };
 export const DEFAULT_METHODS = ["source-only", "noise-floor", "output-space", "minent", "self-training", "dacs", "aug-control"];
 
-interface Opts { seed: number; warmup: number; iters: number; width: number; height: number; lr: number }
+interface Opts {
+  seed: number;
+  warmup: number;
+  iters: number;
+  width: number;
+  height: number;
+  lr: number;
+}
 
 /** The demo experiment: `init` (a warm-up checkpoint) set for stage 2. */
 export function demoConfig(method: string, o: Opts, init?: string): ExperimentConfig {
@@ -58,7 +65,13 @@ export function demoConfig(method: string, o: Opts, init?: string): ExperimentCo
   };
 }
 
-interface Result { hash: string; miou: number; perClass: Record<string, number | null>; sec: number; checkpoint: string }
+interface Result {
+  hash: string;
+  miou: number;
+  perClass: Record<string, number | null>;
+  sec: number;
+  checkpoint: string;
+}
 const hashOf = (c: ExperimentConfig) => createHash("sha256").update(JSON.stringify(c)).digest("hex").slice(0, 16);
 
 /** Trains `config` into `dir` unless a result for the same config is there already. */
@@ -92,7 +105,12 @@ export function methodTable(results: Record<string, Record<number, Result>>, see
   const lines = [
     `${"class".padEnd(12)} ${methods.map((m) => m.padStart(w)).join(" ")}`,
     ...classes.map((c) => `${c.padEnd(12)} ${methods.map((m) => f(seeds.map((s) => results[m]![s]!.perClass[c]!)).padStart(w)).join(" ")}`),
-    `${"mIoU".padEnd(12)} ${methods.map((m) => { const xs = seeds.map((s) => results[m]![s]!.miou); return (seeds.length > 1 ? `${mean(xs).toFixed(2)}±${sd(xs).toFixed(2)}` : mean(xs).toFixed(2)).padStart(w); }).join(" ")}`,
+    `${"mIoU".padEnd(12)} ${methods
+      .map((m) => {
+        const xs = seeds.map((s) => results[m]![s]!.miou);
+        return (seeds.length > 1 ? `${mean(xs).toFixed(2)}±${sd(xs).toFixed(2)}` : mean(xs).toFixed(2)).padStart(w);
+      })
+      .join(" ")}`,
   ];
   const base = results["source-only"];
   if (base) {
@@ -123,7 +141,18 @@ export default defineCommand({
   run,
 });
 
-async function run(v: { seeds: number[]; seed: number[]; methods: string[]; warmup: number; iters: number; lr: number; data?: string; out: string; backend?: string; quiet: boolean }): Promise<number> {
+async function run(v: {
+  seeds: number[];
+  seed: number[];
+  methods: string[];
+  warmup: number;
+  iters: number;
+  lr: number;
+  data?: string;
+  out: string;
+  backend?: string;
+  quiet: boolean;
+}): Promise<number> {
   const { builtinModules } = await engine();
   const container = await createContainer({}, { modules: builtinModules() });
   const dataRoot = await container.get<DataPipeline>(DataPipeline).dataRoot(v.data, "camvid");
@@ -148,8 +177,10 @@ async function run(v: { seeds: number[]; seed: number[]; methods: string[]; warm
     }
   }
   const table = methodTable(results, seeds);
-  process.stdout.write(`\nCamVid day -> dusk, ${base.width}x${base.height}, warm-up ${base.warmup} + ${base.iters} iterations per method; IoU % on 0001TP's held-out last third\n${table}\n` +
-    `total ${((Date.now() - t0) / 1000).toFixed(0)} s; runs in ${out}\n`);
+  process.stdout.write(
+    `\nCamVid day -> dusk, ${base.width}x${base.height}, warm-up ${base.warmup} + ${base.iters} iterations per method; IoU % on 0001TP's held-out last third\n${table}\n` +
+      `total ${((Date.now() - t0) / 1000).toFixed(0)} s; runs in ${out}\n`,
+  );
   writeFileSync(join(out, "demo.json"), JSON.stringify({ seeds, methods, settings: base, results }, null, 2) + "\n");
   writeFileSync(join(out, "demo.md"), "```\n" + table + "\n```\n");
   return 0;

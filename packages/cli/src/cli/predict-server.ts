@@ -38,7 +38,10 @@ export default defineCommand({
       const mtime = statSync(file).mtimeMs;
       const hit = predictors.get(file);
       if (hit && hit.mtime === mtime) return hit.p;
-      hit?.p.then((p) => p.dispose(), () => {});
+      hit?.p.then(
+        (p) => p.dispose(),
+        () => {},
+      );
       const p = engine.Predictor.open(file, { backend: v.backend });
       predictors.set(file, { mtime, p });
       return p;

@@ -58,7 +58,10 @@ export default defineCommand({
         writeFileSync(`${base}_mask.png`, png.mask);
         writeFileSync(`${base}_color.png`, png.color);
         writeFileSync(`${base}_overlay.png`, png.overlay);
-        const top = s.legend.slice(0, 5).map((e) => `${e.name} ${(e.share * 100).toFixed(1)}%`).join(", ");
+        const top = s.legend
+          .slice(0, 5)
+          .map((e) => `${e.name} ${(e.share * 100).toFixed(1)}%`)
+          .join(", ");
         stdout.write(`${file} -> ${base}_{mask,color,overlay}.png  (${top})\n`);
       }
     } finally {

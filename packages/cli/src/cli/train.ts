@@ -19,7 +19,9 @@ export function progressPrinter(out: { write(s: string): unknown; isTTY?: boolea
   let stop = 0;
   return (e) => {
     if (e.type === "iteration") {
-      const losses = Object.entries(e.losses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ");
+      const losses = Object.entries(e.losses)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join("  ");
       const line = `it ${e.iteration}${stop ? `/${stop}` : ""}  ${losses}  ${e.itPerSec.toFixed(2)} it/s  ETA ${fmtSec(e.etaSec)}`;
       if (tty) out.write(`\r\x1b[K${stop ? `${progressBar(e.iteration - start, stop - start)} ` : ""}${line}`);
       else if (e.iteration % every === 0 || e.iteration === 1) out.write(line + "\n");

@@ -44,11 +44,15 @@ function asTensor(t: TensorInfo | undefined, kernel: string): tf.Tensor {
 function padOrCrop(t: tf.Tensor4D, [top, bottom]: Pads, [left, right]: Pads): tf.Tensor4D {
   const [n, h, w, c] = t.shape;
   const crop = (a: number) => Math.max(0, -a);
-  if (top < 0 || bottom < 0 || left < 0 || right < 0)
-    t = tf.slice(t, [0, crop(top), crop(left), 0], [n, h - crop(top) - crop(bottom), w - crop(left) - crop(right), c]);
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) t = tf.slice(t, [0, crop(top), crop(left), 0], [n, h - crop(top) - crop(bottom), w - crop(left) - crop(right), c]);
   const pad = (a: number) => Math.max(0, a);
   if (top > 0 || bottom > 0 || left > 0 || right > 0)
-    t = tf.pad(t, [[0, 0], [pad(top), pad(bottom)], [pad(left), pad(right)], [0, 0]]);
+    t = tf.pad(t, [
+      [0, 0],
+      [pad(top), pad(bottom)],
+      [pad(left), pad(right)],
+      [0, 0],
+    ]);
   return t;
 }
 
@@ -57,7 +61,17 @@ function spreadOut(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   if (sh === 1 && sw === 1) return t;
   const [n, h, w, c] = t.shape;
   const e = tf.reshape(t, [n, h, 1, w, 1, c]);
-  return tf.reshape(tf.pad(e, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, h * sh, w * sw, c]);
+  return tf.reshape(
+    tf.pad(e, [
+      [0, 0],
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]),
+    [n, h * sh, w * sw, c],
+  );
 }
 
 /**
@@ -137,10 +151,7 @@ function inputGradByPhase(dy: tf.Tensor4D, w: tf.Tensor4D, info: tf.backend_util
         parts.push(tf.zeros([n, th, tw, ci]));
         continue;
       }
-      const sub = tf.reverse(
-        tf.stridedSlice(wt, [a.c, b.c, 0, 0], [a.c + s * (a.taps - 1) + 1, b.c + s * (b.taps - 1) + 1, wt.shape[2], ci], [s, s, 1, 1]),
-        [0, 1],
-      ) as tf.Tensor4D;
+      const sub = tf.reverse(tf.stridedSlice(wt, [a.c, b.c, 0, 0], [a.c + s * (a.taps - 1) + 1, b.c + s * (b.taps - 1) + 1, wt.shape[2], ci], [s, s, 1, 1]), [0, 1]) as tf.Tensor4D;
       const y = tf.conv2d(padOrCrop(dy, a.pads, b.pads), sub, 1, "valid"); // [N, a.len, b.len, Cin]
       parts.push(padOrCrop(y, [0, th - a.len], [0, tw - b.len]));
     }
@@ -149,14 +160,7 @@ function inputGradByPhase(dy: tf.Tensor4D, w: tf.Tensor4D, info: tf.backend_util
 
 function convInfo(xShape: number[], filterShape: number[], attrs: Conv2DAttrs): tf.backend_util.Conv2DInfo {
   const { strides, pad, dimRoundingMode } = attrs;
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
 }
 
 const conv2DBackpropFilterConfig: KernelConfig = {

@@ -66,7 +66,10 @@ export async function loadOrt(opts: { threads?: number; module?: string } = {}):
 function smokeTest(ort: Ort): void {
   const model = encodeOnnxModel({
     nodes: [{ op: "Conv", inputs: ["x", "w"], outputs: ["y"], attrs: { kernel_shape: [1, 1] } }],
-    inputs: [{ name: "x", shape: [1, 1, 1, 2] }, { name: "w", shape: [1, 1, 1, 1] }],
+    inputs: [
+      { name: "x", shape: [1, 1, 1, 2] },
+      { name: "w", shape: [1, 1, 1, 1] },
+    ],
     outputs: [{ name: "y", shape: [1, 1, 1, 2] }],
   });
   const s = ort.open(model, { intraOpNumThreads: 1 });
@@ -129,7 +132,6 @@ function session(key: string, graph: () => OnnxGraph, baked = false): NativeSess
   return s;
 }
 
-
 /** Runs a cached single-output graph on wasm-heap inputs into a new wasm tensor of `outShape`. */
 function runOnHeap(backend: tf.KernelBackend, c: tf.backend_util.Conv2DInfo, op: string, graph: () => OnnxGraph, inputs: Record<string, TensorInfo>, outShape: number[], bakedId?: number): TensorInfo {
   const t0 = performance.now();
@@ -183,7 +185,12 @@ function conv2dGraph(c: tf.backend_util.Conv2DInfo, weights?: Float32Array): Onn
   const s = nhwc(c);
   return {
     nodes: [toNCHW("x", "xt"), hwioToOihw("w", "wt"), { op: "Conv", inputs: ["xt", "wt"], outputs: ["yt"], attrs: convAttrs(c) }, toNHWC("yt", "y")],
-    inputs: weights ? [{ name: "x", shape: s.x }] : [{ name: "x", shape: s.x }, { name: "w", shape: s.w }],
+    inputs: weights
+      ? [{ name: "x", shape: s.x }]
+      : [
+          { name: "x", shape: s.x },
+          { name: "w", shape: s.w },
+        ],
     outputs: [{ name: "y", shape: s.y }],
     ...(weights ? { floatConstants: [{ name: "w", shape: s.w, data: weights }] } : {}),
   };
@@ -200,7 +207,6 @@ const BAKE_AFTER = 4;
 const filterUses = new WeakMap<object, { uses: number; id: number }>();
 let nextBakedId = 0;
 
-
 /** ConvTranspose's output_padding that yields TF's input shape, or null if out of its range. */
 function outputPadding(c: tf.backend_util.Conv2DInfo): [number, number] | null {
   const p = c.padInfo;
@@ -216,7 +222,13 @@ function inputGradGraph(c: tf.backend_util.Conv2DInfo, outPad: [number, number])
   const p = c.padInfo;
   const [kh, kw] = [c.filterHeight, c.filterWidth];
   const flipPads = [kh - 1 - p.top, kw - 1 - p.left, kh - 1 - p.bottom, kw - 1 - p.right];
-  const io = { inputs: [{ name: "dy", shape: s.y }, { name: "w", shape: s.w }], outputs: [{ name: "y", shape: s.x }] };
+  const io = {
+    inputs: [
+      { name: "dy", shape: s.y },
+      { name: "w", shape: s.w },
+    ],
+    outputs: [{ name: "y", shape: s.x }],
+  };
   if (c.strideHeight === 1 && c.strideWidth === 1 && c.dilationHeight === 1 && c.dilationWidth === 1 && flipPads.every((v) => v >= 0))
     // stride 1: a plain Conv of dy with the filter rotated 180 degrees, in/out swapped (MLAS runs
     // Conv ~2x faster than ConvTranspose here)
@@ -238,12 +250,7 @@ function inputGradGraph(c: tf.backend_util.Conv2DInfo, outPad: [number, number])
     };
   return {
     ...io,
-    nodes: [
-      toNCHW("dy", "dyt"),
-      hwioToOihw("w", "wt"),
-      { op: "ConvTranspose", inputs: ["dyt", "wt"], outputs: ["yt"], attrs: { ...convAttrs(c), output_padding: outPad } },
-      toNHWC("yt", "y"),
-    ],
+    nodes: [toNCHW("dy", "dyt"), hwioToOihw("w", "wt"), { op: "ConvTranspose", inputs: ["dyt", "wt"], outputs: ["yt"], attrs: { ...convAttrs(c), output_padding: outPad } }, toNHWC("yt", "y")],
   };
 }
 
@@ -285,9 +292,16 @@ function filterGradGraph(c: tf.backend_util.Conv2DInfo): OnnxGraph {
     }
   nodes.push(taps.length > 1 ? { op: "Concat", inputs: taps, outputs: ["cat"], attrs: { axis: 0 } } : { op: "Identity", inputs: taps, outputs: ["cat"] });
   nodes.push({ op: "Reshape", inputs: ["cat", "hwio"], outputs: ["y"] });
-  return { nodes, inputs: [{ name: "x", shape: s.x }, { name: "dy", shape: s.y }], outputs: [{ name: "y", shape: s.w }], int64Constants: consts };
+  return {
+    nodes,
+    inputs: [
+      { name: "x", shape: s.x },
+      { name: "dy", shape: s.y },
+    ],
+    outputs: [{ name: "y", shape: s.w }],
+    int64Constants: consts,
+  };
 }
-
 
 const dil = (d: Conv2DAttrs["dilations"]) => d ?? 1;
 function two(a: Args, kernel: string, p: string, q: string): [TensorInfo, TensorInfo] {

@@ -9,7 +9,15 @@ export type ConvPadding = "same" | "valid" | number;
 export function dilatedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, dilation: number, padding: ConvPadding = "same", stride = 1): tf.Tensor4D {
   const [kh, kw] = w.shape;
   if (dilation === 1) {
-    if (typeof padding === "number") x = padding ? tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]) : x;
+    if (typeof padding === "number")
+      x = padding
+        ? tf.pad(x, [
+            [0, 0],
+            [padding, padding],
+            [padding, padding],
+            [0, 0],
+          ])
+        : x;
     return tf.conv2d(x, w, stride, typeof padding === "number" ? "valid" : padding);
   }
   if (stride !== 1) throw new Error(`dilatedConv2d: stride ${stride} with dilation ${dilation} is not supported`);
@@ -26,8 +34,22 @@ export function dilatedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, dilation: number, 
   const eh = (d - ((H + pt + pb) % d)) % d;
   const ew = (d - ((W + pl + pr) % d)) % d;
   return tf.tidy(() => {
-    const s = tf.spaceToBatchND(x, [d, d], [[pt, pb + eh], [pl, pr + ew]]);
+    const s = tf.spaceToBatchND(
+      x,
+      [d, d],
+      [
+        [pt, pb + eh],
+        [pl, pr + ew],
+      ],
+    );
     const y = tf.conv2d(s as tf.Tensor4D, w, 1, "valid");
-    return tf.batchToSpaceND(y, [d, d], [[0, eh], [0, ew]]) as tf.Tensor4D;
+    return tf.batchToSpaceND(
+      y,
+      [d, d],
+      [
+        [0, eh],
+        [0, ew],
+      ],
+    ) as tf.Tensor4D;
   });
 }

@@ -13,7 +13,9 @@ import "@tensorflow/tfjs";
 /** Source rows (or columns) and weights of each output index, as the forward computes them. */
 function taps(outSize: number, inSize: number, alignCorners: boolean, halfPixelCenters: boolean) {
   const ratio = alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : inSize / outSize;
-  const lo = new Int32Array(outSize), hi = new Int32Array(outSize), frac = new Float32Array(outSize);
+  const lo = new Int32Array(outSize),
+    hi = new Int32Array(outSize),
+    frac = new Float32Array(outSize);
   for (let o = 0; o < outSize; o++) {
     const src = halfPixelCenters ? ratio * (o + 0.5) - 0.5 : ratio * o;
     lo[o] = Math.max(0, Math.floor(src));
@@ -31,11 +33,21 @@ export function resizeBilinearBackward(dy: ArrayLike<number>, [n, H, W, c]: numb
   let p = 0;
   for (let b = 0; b < n!; b++)
     for (let r = 0; r < H!; r++) {
-      const fr = R.frac[r]!, top = (b * h! + R.lo[r]!) * w!, bot = (b * h! + R.hi[r]!) * w!;
+      const fr = R.frac[r]!,
+        top = (b * h! + R.lo[r]!) * w!,
+        bot = (b * h! + R.hi[r]!) * w!;
       for (let col = 0; col < W!; col++) {
-        const fc = C.frac[col]!, l = C.lo[col]!, rt = C.hi[col]!;
-        const tl = (top + l) * c!, tr = (top + rt) * c!, bl = (bot + l) * c!, br = (bot + rt) * c!;
-        const wtl = (1 - fr) * (1 - fc), wtr = (1 - fr) * fc, wbl = fr * (1 - fc), wbr = fr * fc;
+        const fc = C.frac[col]!,
+          l = C.lo[col]!,
+          rt = C.hi[col]!;
+        const tl = (top + l) * c!,
+          tr = (top + rt) * c!,
+          bl = (bot + l) * c!,
+          br = (bot + rt) * c!;
+        const wtl = (1 - fr) * (1 - fc),
+          wtr = (1 - fr) * fc,
+          wbl = fr * (1 - fc),
+          wbr = fr * fc;
         for (let d = 0; d < c!; d++, p++) {
           const g = dy[p]!;
           dx[tl + d] += g * wtl;

@@ -13,7 +13,9 @@ export interface RawTensor {
 export type WeightsIn = Record<string, Tensor | { dtype?: string; shape: number[]; data: ArrayLike<number> }>;
 
 function f16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 0x1f,
+    m = h & 0x3ff;
   if (e === 0) return s * m * 2 ** -24;
   if (e === 31) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);
@@ -89,7 +91,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): { 
     const [b, e] = h.data_offsets;
     const width = { F32: 4, F16: 2, BF16: 2 }[h.dtype];
     if (!width) throw new Error(`${source}: tensor "${name}" has unsupported dtype ${h.dtype}`);
-    if (e - b !== size * width || base + e > bytes.length) throw new Error(`${source}: tensor "${name}" offsets [${b},${e}] do not fit shape [${h.shape}] ${h.dtype}${base + e > bytes.length ? ` in a file of ${bytes.length} bytes (truncated?)` : ""}`);
+    if (e - b !== size * width || base + e > bytes.length)
+      throw new Error(`${source}: tensor "${name}" offsets [${b},${e}] do not fit shape [${h.shape}] ${h.dtype}${base + e > bytes.length ? ` in a file of ${bytes.length} bytes (truncated?)` : ""}`);
     const data = new Float32Array(size);
     for (let i = 0; i < size; i++) {
       const p = base + b + i * width;
@@ -127,7 +130,10 @@ function verifyWritten(fd: number, bytes: Uint8Array): void {
   const size = fstatSync(fd).size;
   if (size !== bytes.length) throw new Error(`wrote ${bytes.length} bytes but the file holds ${size}`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  for (const [from, len] of [[0, 8 + n], [Math.max(0, bytes.length - 4096), Math.min(4096, bytes.length)]] as const) {
+  for (const [from, len] of [
+    [0, 8 + n],
+    [Math.max(0, bytes.length - 4096), Math.min(4096, bytes.length)],
+  ] as const) {
     const back = Buffer.alloc(len);
     let got = 0;
     while (got < len) {

@@ -75,13 +75,16 @@ export function contactSheet(
   const b = opts.border ?? 3;
   const gap = opts.gap ?? 4;
   const cols = Math.max(1, ...rows.map((r) => 1 + r.neighbours.length));
-  const pw = cw + 2 * b, ph = ch + 2 * b;
-  const width = gap + cols * (pw + gap), height = gap + Math.max(1, rows.length) * (ph + gap);
+  const pw = cw + 2 * b,
+    ph = ch + 2 * b;
+  const width = gap + cols * (pw + gap),
+    height = gap + Math.max(1, rows.length) * (ph + gap);
   const img = new Uint8Array(width * height * 3).fill(255);
   rows.forEach((r, ri) =>
     [r.query, ...r.neighbours].forEach((t, ci) => {
       if (t.rgb.length !== t.width * t.height * 3) throw new Error(`contactSheet: row ${ri} cell ${ci}: rgb has ${t.rgb.length} bytes, expected ${t.width}x${t.height}x3`);
-      const x0 = gap + ci * (pw + gap), y0 = gap + ri * (ph + gap);
+      const x0 = gap + ci * (pw + gap),
+        y0 = gap + ri * (ph + gap);
       const color = DOMAIN_COLORS[t.domain];
       for (let y = 0; y < ph; y++) for (let x = 0; x < pw; x++) img.set(color, ((y0 + y) * width + x0 + x) * 3);
       const small = resizeNearest(t.rgb, t.width, t.height, 3, cw, ch);

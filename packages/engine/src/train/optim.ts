@@ -43,7 +43,10 @@ abstract class Slots {
 
 /** torch.optim.SGD: g += wd * w; buf = momentum * buf + g (buf = g on the first step); w -= lr * buf. */
 export class SGD extends Slots implements Optimizer {
-  constructor(readonly momentum = 0.9, readonly weightDecay = 5e-4) {
+  constructor(
+    readonly momentum = 0.9,
+    readonly weightDecay = 5e-4,
+  ) {
     super();
   }
   step(vars: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
@@ -68,7 +71,11 @@ export class SGD extends Slots implements Optimizer {
 /** torch.optim.Adam (no weight decay): bias-corrected first and second moments. */
 export class Adam extends Slots implements Optimizer {
   private t = 0;
-  constructor(readonly beta1 = 0.9, readonly beta2 = 0.99, readonly eps = 1e-8) {
+  constructor(
+    readonly beta1 = 0.9,
+    readonly beta2 = 0.99,
+    readonly eps = 1e-8,
+  ) {
     super();
   }
   step(vars: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {

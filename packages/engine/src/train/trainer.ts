@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { Container, ContainerModule } from "inversify";
 import {
   AdaptationStrategy,
@@ -111,7 +111,9 @@ export async function buildExperiment(input: ExperimentConfig, opts: ExperimentO
   if (evalSet) pipeline.checkClassSpaces(source.meta, evalSet.meta);
   const k = source.meta.classes.length;
   if (config.model.numClasses !== undefined && config.model.numClasses < k)
-    throw new Error(`model.numClasses: ${config.model.numClasses} is smaller than the ${k} classes of the source dataset "${config.source.type}" (${source.meta.classSpace}): labels ${config.model.numClasses}..${k - 1} would have no output`);
+    throw new Error(
+      `model.numClasses: ${config.model.numClasses} is smaller than the ${k} classes of the source dataset "${config.source.type}" (${source.meta.classSpace}): labels ${config.model.numClasses}..${k - 1} would have no output`,
+    );
   checkEvaluationClasses(config.evaluation?.classes, (evalSet ?? source).meta, "evaluation.classes");
   const seed = opts.seed ?? config.seed;
   const { type, init, upsample: mode, ...rest } = config.model;
@@ -250,7 +252,8 @@ function leaves(v: unknown, path = "", out = new Map<string, unknown>()): Map<st
 
 /** Every field where `now` differs from `saved`: a `decision` where it may change on resume, else none. */
 export function configChanges(saved: Record<string, unknown>, now: Record<string, unknown>): { field: string; from: unknown; to: unknown; decision?: string }[] {
-  const a = leaves(saved), b = leaves(now);
+  const a = leaves(saved),
+    b = leaves(now);
   const out: { field: string; from: unknown; to: unknown; decision?: string }[] = [];
   for (const field of new Set([...a.keys(), ...b.keys()])) {
     if (JSON.stringify(a.get(field)) === JSON.stringify(b.get(field))) continue;
@@ -354,7 +357,13 @@ async function runLocked(exp: Experiment, opts: TrainOptions, outDir: string, st
   if (from && from.ck.meta.iteration >= stopIter) {
     for (const n of notes) opts.onEvent?.(stamp(n));
     const it = from.ck.meta.iteration;
-    opts.onEvent?.(stamp({ type: "log", level: "info", message: `--resume: run ${runId} already reached iteration ${it} (${from.file}), at or past the stop iteration ${stopIter}: nothing to do, nothing written` }));
+    opts.onEvent?.(
+      stamp({
+        type: "log",
+        level: "info",
+        message: `--resume: run ${runId} already reached iteration ${it} (${from.file}), at or past the stop iteration ${stopIter}: nothing to do, nothing written`,
+      }),
+    );
     opts.onEvent?.(stamp({ type: "end", iteration: it, status: "completed" }));
     return { iteration: it, status: "completed", lossHistory: [], evals: [], checkpoint: from.file, tensorCounts: [], tensorBytes: [] };
   }
@@ -396,7 +405,12 @@ async function runLocked(exp: Experiment, opts: TrainOptions, outDir: string, st
   const { run } = createAdaptation(config, container, strategyContext(exp, seed + 1));
   const optG = new SGD(oG.momentum, oG.weightDecay);
   const optD = new Adam(oD.betas[0], oD.betas[1]);
-  const loaderOpts = { batchSize: t.batchSize, prefetch: config.loader?.prefetch ?? 2, onError: config.loader?.onError ?? "fail", onWarn: (m: string) => emit({ type: "log", level: "warn", message: m }) } as const;
+  const loaderOpts = {
+    batchSize: t.batchSize,
+    prefetch: config.loader?.prefetch ?? 2,
+    onError: config.loader?.onError ?? "fail",
+    onWarn: (m: string) => emit({ type: "log", level: "warn", message: m }),
+  } as const;
   const srcLoader: Loader = pipeline.loader(exp.source, config.source, { ...loaderOpts, seed, labels: true });
   const tgtLoader: Loader | undefined = run.needsTarget ? pipeline.loader(exp.target, config.target, { ...loaderOpts, seed: seed + 7, labels: false }) : undefined;
   const adaptive = run.discriminators.size > 0;

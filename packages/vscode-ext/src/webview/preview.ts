@@ -29,16 +29,18 @@ window.addEventListener("message", (ev: MessageEvent<PreviewToWebview>) => {
   $<HTMLImageElement>("mask").src = m.mask;
   overlay.src = m.overlay;
   document.body.dataset.maskWidth = String(m.width);
-  $("legend").replaceChildren(...m.legend.map((l) => {
-    const li = document.createElement("li");
-    li.dataset.class = l.name;
-    const sw = document.createElement("span");
-    sw.className = "swatch";
-    sw.style.backgroundColor = `rgb(${l.color.join(",")})`;
-    li.append(sw, `${l.name} ${percent(l.share)}`);
-    li.title = `${l.pixels} pixels`;
-    return li;
-  }));
+  $("legend").replaceChildren(
+    ...m.legend.map((l) => {
+      const li = document.createElement("li");
+      li.dataset.class = l.name;
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.backgroundColor = `rgb(${l.color.join(",")})`;
+      li.append(sw, `${l.name} ${percent(l.share)}`);
+      li.title = `${l.pixels} pixels`;
+      return li;
+    }),
+  );
   $("checkpoint").textContent = `checkpoint ${m.checkpoint} (iteration ${m.iteration})`;
 });
 vscode.postMessage({ type: "ready" });
