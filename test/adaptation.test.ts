@@ -1,12 +1,12 @@
 // The adaptation strategies in the trainer: warm starts, exact resume with a teacher and
 // pseudo-label state, plugin options validated against each plugin's own schema.
 import { strict as assert } from "node:assert";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyPluginOptions, composeConfigSchema, createContainer, parseEvent, type ExperimentConfig, type IterationEvent } from "@adaptseg/core";
 import { builtinModules, listCheckpoints, train } from "@adaptseg/engine";
-import { repoRoot, sharedData, tinyConfig, tmp } from "./helpers.js";
+import { repoRoot, sharedData, tinyConfig, tmp, trainAndKill } from "./helpers.js";
 
 const cli = join(repoRoot, "packages/cli/dist/cli.js");
 
@@ -28,15 +28,7 @@ describe("adaptation strategies in the trainer", function () {
       const full = await train(cfg, { outDir: join(dir, "full"), dataRoot: sharedData });
       assert.ok(full.lossHistory.every((l) => Object.values(l).every(Number.isFinite)));
       const out = join(dir, "run");
-      await new Promise<void>((resolve, reject) => {
-        const p = spawn(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--json-events"], { stdio: ["ignore", "pipe", "pipe"] });
-        let buf = "";
-        p.stdout.on("data", (d) => {
-          buf += d;
-          if (buf.split("\n").some((l) => parseEvent(l)?.type === "iteration" && (parseEvent(l) as IterationEvent).iteration >= 5)) p.kill("SIGKILL");
-        });
-        p.on("exit", (code, sig) => (sig === "SIGKILL" ? resolve() : reject(new Error(`exited ${code} before the kill`))));
-      });
+      await trainAndKill(cfgFile, out, 5);
       assert.deepEqual(
         listCheckpoints(out).map((c) => c.iteration),
         [2, 4],

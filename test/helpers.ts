@@ -1,10 +1,10 @@
 // Shared test helpers.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ExperimentConfig } from "@adaptseg/core";
+import { parseEvent, type ExperimentConfig, type IterationEvent } from "@adaptseg/core";
 
 export const repoRoot = resolve(fileURLToPath(import.meta.url), "../..");
 /** The checkout this one was cloned from, when it is a local folder (CI clones /work/main anywhere). */
@@ -60,4 +60,18 @@ export function tinyConfig(strategy = "output-space", iters = 6): ExperimentConf
     evaluation: { dataset: camvid({ sequences: ["0001TP"], fraction: [0.9, 1] }, 2) },
     training: { maxIters: 100, stopIter: iters, snapshotEvery: 2, keepSnapshots: 10, optimizerG: { lr: 0.01 } },
   };
+}
+
+/** Runs `adaptseg train --config cfgFile --out out` and kills it with SIGKILL once iteration `at` is reported. */
+export function trainAndKill(cfgFile: string, out: string, at: number): Promise<void> {
+  const cli = join(repoRoot, "packages/cli/dist/cli.js");
+  return new Promise<void>((resolve, reject) => {
+    const p = spawn(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--json-events"], { stdio: ["ignore", "pipe", "pipe"] });
+    let buf = "";
+    p.stdout.on("data", (d) => {
+      buf += d;
+      if (buf.split("\n").some((l) => parseEvent(l)?.type === "iteration" && (parseEvent(l) as IterationEvent).iteration >= at)) p.kill("SIGKILL");
+    });
+    p.on("exit", (code, sig) => (sig === "SIGKILL" ? resolve() : reject(new Error(`exited ${code} before the kill`))));
+  });
 }

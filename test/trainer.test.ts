@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parseEvent, type EvalEvent, type IterationEvent, type RunEvent } from "@adaptseg/core";
 import { train, listCheckpoints, readCheckpoint } from "@adaptseg/engine";
 import { decode } from "fast-png";
-import { describeWithData, repoRoot, sharedData, tinyConfig, tmp } from "./helpers.js";
+import { describeWithData, repoRoot, sharedData, tinyConfig, tmp, trainAndKill } from "./helpers.js";
 
 const cli = join(repoRoot, "packages/cli/dist/cli.js");
 
@@ -44,15 +44,7 @@ describeWithData("trainer", function () {
     const full = await train(tinyConfig("output-space", 8), { outDir: join(dir, "full"), dataRoot: sharedData });
     const out = join(dir, "run");
     // Run the CLI and kill it hard once iteration 5 is reported (checkpoint at 4 exists).
-    await new Promise<void>((resolve, reject) => {
-      const p = spawn(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--json-events"], { stdio: ["ignore", "pipe", "pipe"] });
-      let buf = "";
-      p.stdout.on("data", (d) => {
-        buf += d;
-        if (buf.split("\n").some((l) => parseEvent(l)?.type === "iteration" && (parseEvent(l) as IterationEvent).iteration >= 5)) p.kill("SIGKILL");
-      });
-      p.on("exit", (code, sig) => (sig === "SIGKILL" ? resolve() : reject(new Error(`exited ${code} before the kill`))));
-    });
+    await trainAndKill(cfgFile, out, 5);
     assert.deepEqual(
       listCheckpoints(out).map((c) => c.iteration),
       [2, 4],
