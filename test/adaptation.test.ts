@@ -16,7 +16,7 @@ const withAdaptation = (adaptation: ExperimentConfig["adaptation"], iters: numbe
   return { ...c, adaptation };
 };
 
-describe("adaptation strategies in the trainer", function () {
+describe("adaptation strategies in the trainer (slow)", function () {
   this.timeout(300_000);
 
   for (const adaptation of [{ type: "self-training", teacher: "ema", roundLength: 3, portion: { start: 0.2, step: 0.1, max: 0.5 } }, { type: "dacs" }]) {

@@ -44,7 +44,7 @@ const argmaxAbs = (a: ArrayLike<number>) => {
 };
 const maxAbs = (a: ArrayLike<number>) => Math.abs(a[argmaxAbs(a)]!);
 
-describeWithData("finite differences and one trainer step (output-space, 1/8 width, 64x128)", function () {
+describeWithData("finite differences and one trainer step (output-space, 1/8 width, 64x128) (slow)", function () {
   this.timeout(900_000);
 
   it("gradients match finite differences; one step moves G and D against their gradients", async () => {

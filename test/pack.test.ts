@@ -10,7 +10,7 @@ import { repoRoot, tmp } from "./helpers.js";
 const LIBS = ["metrics", "core", "compute", "strategies", "datasets", "models-vgg", "models-resnet", "discriminators", "engine", "sweep"];
 const PACKED = [...LIBS, "cli"];
 
-describe("packages pack and install alone", function () {
+describe("packages pack and install alone (slow)", function () {
   this.timeout(600_000);
   let project: string;
 

@@ -15,7 +15,7 @@ function leakConfig(strategy: string): ExperimentConfig {
   return { ...c, name: `leaks-${strategy}`, evaluation: { ...c.evaluation!, every: 20 }, training: { ...c.training, snapshotEvery: 20, keepSnapshots: 1 } };
 }
 
-describeWithData("trainer: no tensor leaks over 50 iterations", function () {
+describeWithData("trainer: no tensor leaks over 50 iterations (slow)", function () {
   this.timeout(300_000);
 
   for (const strategy of ["source-only", "output-space", "multi-level", "feature-level", "advent", "minent", "self-training", "dacs", "aug-control"]) {

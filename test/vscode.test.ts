@@ -211,7 +211,7 @@ function cliPids(dir: string): number[] {
     .map(Number);
 }
 
-describe("vscode-ext in a real code-server", function () {
+describe("vscode-ext in a real code-server (slow)", function () {
   this.timeout(300_000);
   let work: string, ws: string, settings: Record<string, unknown>, server: CodeServer | undefined, browser: any, page: any;
   const started: string[] = [];

@@ -1,7 +1,7 @@
 // Experiment config files with `extends`: `{ "extends": "base.json", ... }` deep-merges the file onto
 // its base (relative to the file; bases may extend further). Objects merge key by key, except that
 // an object whose `type` differs from the base's replaces it (another plugin's or dataset's options
-// would not apply: `"adaptation": { "type": "source-only" }` drops the base's lambdaAdv); arrays and
+// would not apply: `"adaptation": { "type": "source-only" }` drops the base strategy's options); arrays and
 // scalars replace. A cycle is an error naming every file in it; a missing base names the file that
 // asked for it. Pure node:fs, no validation here (the caller validates the merged config).
 import { existsSync, readFileSync, statSync } from "node:fs";

@@ -130,7 +130,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** `/adaptation/lambdaAdv/1` -> `adaptation.lambdaAdv[1]`. */
+/** `/source/size/1` -> `source.size[1]`. */
 export function fieldPath(pointer: string): string {
   const parts = pointer
     .split("/")

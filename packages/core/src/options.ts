@@ -24,7 +24,7 @@ const plugins = (container: Container, point: symbol): Plugin[] => (container.is
 
 /**
  * Validates every plugin section against its plugin's options schema and fills that schema's
- * defaults. Throws ConfigError naming each bad field by path (`adaptation.lambdaAdv[0] must be a number`).
+ * defaults. Throws ConfigError naming each bad field by path (`adaptation.<option>[0] must be a number`).
  */
 export function applyPluginOptions(input: unknown, container: Container, file?: string): ResolvedConfig {
   const config = validateConfig(input, file) as unknown as Record<string, Record<string, unknown>>;
