@@ -87,24 +87,29 @@ describe("adaptation strategies in the trainer (slow)", function () {
   it("a backbone plugin loaded through plugins: [...] declares its own options: defaults, errors by path, schema", async () => {
     const dir = tmp();
     const file = join(dir, "tiny-backbone.mjs");
-    // A backbone plugin written as a user would: its options schema in plain JSON Schema.
+    // A backbone plugin written as a user would: its options schema in TypeBox.
     writeFileSync(
       file,
       `
       import { ContainerModule } from "inversify";
+      import { Type } from "@sinclair/typebox";
       const Backbone = Symbol.for("adaptseg.Backbone");
-      const plugin = { name: "tiny-net", options: { type: "object", additionalProperties: false, properties: { depth: { type: "integer", minimum: 1, default: 3 } } }, create() { throw new Error("not built in this test"); } };
+      const plugin = { name: "tiny-net", options: Type.Object({ depth: Type.Integer({ minimum: 1, default: 3 }) }, { additionalProperties: false }), create() { throw new Error("not built in this test"); } };
       export const containerModule = new ContainerModule(({ bind }) => { bind(Backbone).toConstantValue(plugin); });
     `,
     );
-    // the plugin's own node_modules: inversify, as a user's project would have it
-    mkdirSync(join(dir, "node_modules"), { recursive: true });
+    // the plugin's own node_modules, as a user's project would have them
+    mkdirSync(join(dir, "node_modules/@sinclair"), { recursive: true });
     symlinkSync(realpathSync(join(repoRoot, "packages/core/node_modules/inversify")), join(dir, "node_modules/inversify"), "dir");
+    symlinkSync(realpathSync(join(repoRoot, "packages/core/node_modules/@sinclair/typebox")), join(dir, "node_modules/@sinclair/typebox"), "dir");
     const container = await createContainer({ plugins: [file] }, { modules: builtinModules() });
     const base = tinyConfig("output-space", 2);
     assert.equal((applyPluginOptions({ ...base, model: { type: "tiny-net" } }, container).model as unknown as { depth: number }).depth, 3);
     assert.throws(() => applyPluginOptions({ ...base, model: { type: "tiny-net", depth: 0 } }, container), /model\.depth/);
     const schema = composeConfigSchema(container) as { properties: Record<string, { anyOf: { title: string; properties: Record<string, unknown> }[] }> };
     assert.ok("depth" in schema.properties.model!.anyOf.find((v) => v.title === "tiny-net")!.properties);
+    // and the command line prints it
+    const printed = JSON.parse(execFileSync(process.execPath, [cli, "schema", "--plugin", file], { encoding: "utf8" })) as typeof schema;
+    assert.ok("depth" in printed.properties.model!.anyOf.find((v) => v.title === "tiny-net")!.properties);
   });
 });

@@ -48,7 +48,7 @@ export const Backbone = Symbol.for("adaptseg.Backbone");
 /** A segmentation-network factory, selected by `model.type`. */
 export interface Backbone {
   readonly name: string;
-  /** TypeBox/JSON schema of this backbone's `model` options (besides `type`); defaults declared here. */
+  /** TypeBox schema of this backbone's `model` options (besides `type`); defaults declared here. */
   readonly options?: TSchema;
   create(options: Record<string, unknown> & { numClasses: number; seed?: number }): SegNetwork;
 }
@@ -61,7 +61,7 @@ export interface DiscriminatorNet extends Network {
 export const Discriminator = Symbol.for("adaptseg.Discriminator");
 export interface Discriminator {
   readonly name: string;
-  /** TypeBox/JSON schema of this discriminator's options (besides `type`). */
+  /** TypeBox schema of this discriminator's options (besides `type`). */
   readonly options?: TSchema;
   create(inChannels: number, options?: Record<string, unknown> & { seed?: number }): DiscriminatorNet;
 }
@@ -141,7 +141,7 @@ export interface StrategyContext {
 export const AdaptationStrategy = Symbol.for("adaptseg.AdaptationStrategy");
 export interface AdaptationStrategy<O = Record<string, unknown>> {
   readonly name: string;
-  /** TypeBox/JSON schema of this strategy's options (defaults declared here, once). */
+  /** TypeBox schema of this strategy's options (defaults declared here, once). */
   readonly options: TSchema;
   /** `options` as validated against the schema; defaults missing here (a direct library call) are filled from it. */
   create(options: Partial<O>, ctx: StrategyContext): AdaptationRun;

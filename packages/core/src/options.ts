@@ -2,7 +2,7 @@
 // (TypeBox); the config is validated against the one its `type` names, with that schema's defaults,
 // and the JSON Schema of configs (`adaptseg schema`, editor completion) is composed from them.
 import type { Container } from "inversify";
-import type { TSchema } from "@sinclair/typebox";
+import { Kind, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { AdaptationStrategy, Backbone, Discriminator } from "./contracts.js";
 import { ConfigError, ExperimentConfigSchema, configJsonSchema, schemaProblems, validateConfig, type ResolvedConfig } from "./config.js";
@@ -38,6 +38,10 @@ export function applyPluginOptions(input: unknown, container: Container, file?: 
       continue;
     }
     if (!plugin.options) continue;
+    if (!(Kind in plugin.options)) {
+      problems.push(`${s.field}.type: the ${s.label} "${plugin.name}" declares options that are not a TypeBox schema (build them with Type.Object from @sinclair/typebox)`);
+      continue;
+    }
     const generic = Object.fromEntries(Object.entries(section).filter(([k]) => (s.generic as readonly string[]).includes(k)));
     const own = Value.Default(plugin.options, Value.Clone(Object.fromEntries(Object.entries(section).filter(([k]) => !(k in generic)))));
     problems.push(...schemaProblems(plugin.options, own, s.field));
@@ -52,7 +56,7 @@ export function composeConfigSchema(container: Container): Record<string, unknow
   const schema = configJsonSchema() as { properties: Record<string, Record<string, unknown>> };
   const base = ExperimentConfigSchema.properties as unknown as Record<string, TSchema>;
   for (const s of SECTIONS) {
-    const genericProps = ((base[s.field] as TSchema & { anyOf?: unknown }).properties ?? {}) as Record<string, unknown>;
+    const genericProps = JSON.parse(JSON.stringify((base[s.field] as TSchema).properties ?? {})) as Record<string, unknown>;
     const variants = plugins(container, s.point).map((p) => {
       const own = JSON.parse(JSON.stringify(p.options ?? { properties: {} })) as { properties?: Record<string, unknown>; required?: string[] };
       return {
@@ -66,5 +70,5 @@ export function composeConfigSchema(container: Container): Record<string, unknow
     const prev = schema.properties[s.field]!;
     schema.properties[s.field] = { description: prev.description, anyOf: variants.length ? variants : [prev] };
   }
-  return schema;
+  return JSON.parse(JSON.stringify(schema)); // plain JSON: no TypeBox symbols
 }
