@@ -34,10 +34,12 @@ describe("packages pack and install alone (slow)", function () {
 
   for (const p of LIBS)
     for (const how of ["import", "require"] as const)
-      it(`@adaptseg/${p} loads via ${how} and exports its ContainerModule`, () => {
+      it(`@adaptseg/${p} loads via ${how} and exports its ContainerModule or API`, () => {
         const keys = load(how, `@adaptseg/${p}`);
         if (p === "core") assert.ok(keys.includes("createContainer") && keys.includes("Backbone"), keys.join());
         else if (p === "engine") assert.ok(keys.includes("builtinModules") && keys.includes("train"), keys.join());
+        else if (p === "sweep")
+          assert.ok(keys.includes("expandSweep") && keys.includes("runSweep"), keys.join()); // a library and two commands: no plugin point
         else if (p === "metrics")
           assert.ok(keys.includes("ConfusionMatrix") && keys.includes("formatTable"), keys.join()); // a plain library: no plugin point
         else assert.ok(keys.includes("containerModule"), `${p}: ${keys.join()}`);

@@ -28,10 +28,11 @@ import { checkWasmInternals, loadOrtNative, wasmHeap, type OrtNative, type OrtSe
 type Ort = OrtNative & { threads: number };
 
 type OpStats = { runs: number; ms: number; gflop: number };
-const state: { ort?: Ort; active: boolean; sessions: Map<string, NativeSession>; baked: Map<string, NativeSession>; runs: number; byOp: Record<string, OpStats> } = {
+const state: { ort?: Ort; active: boolean; sessions: Map<string, NativeSession>; baked: Map<string, NativeSession>; bakedOpened: number; runs: number; byOp: Record<string, OpStats> } = {
   active: false,
   sessions: new Map(),
   baked: new Map(),
+  bakedOpened: 0,
   runs: 0,
   byOp: {},
 };
@@ -89,8 +90,16 @@ export function setOrtKernelsActive(on: boolean): void {
 }
 
 /** Whether active, cached sessions (with baked filters), and per graph kind (conv, dx, dw): runs, wall ms and GFLOP since load (for profiles). */
-export function ortKernelStats(): { active: boolean; threads: number; sessions: number; baked: number; runs: number; byOp: Record<string, OpStats> } {
-  return { active: state.active, threads: state.ort?.threads ?? 0, sessions: state.sessions.size + state.baked.size, baked: state.baked.size, runs: state.runs, byOp: structuredClone(state.byOp) };
+export function ortKernelStats(): { active: boolean; threads: number; sessions: number; baked: number; bakedOpened: number; runs: number; byOp: Record<string, OpStats> } {
+  return {
+    active: state.active,
+    threads: state.ort?.threads ?? 0,
+    sessions: state.sessions.size + state.baked.size,
+    baked: state.baked.size,
+    bakedOpened: state.bakedOpened,
+    runs: state.runs,
+    byOp: structuredClone(state.byOp),
+  };
 }
 
 /**
@@ -114,6 +123,7 @@ function session(key: string, graph: () => OnnxGraph, baked = false): NativeSess
     cache.delete(oldKey);
   }
   const ort = state.ort!;
+  if (baked) state.bakedOpened++;
   const model = encodeOnnxModel(graph());
   s = ort.open(model, {
     intraOpNumThreads: ort.threads,
