@@ -14,7 +14,7 @@ import { progressPrinter } from "./train.js";
 // Loaded when the demo runs, not when the CLI declares its commands (`--help` stays light).
 const engine = () => import("@adaptseg/engine");
 
-export const DEMO = { width: 160, height: 120, warmup: 800, iters: 250, lr: 0.005 };
+export const DEMO = { width: 160, height: 120, warmup: 800, iters: 200, lr: 0.005 };
 
 /** Stage-2 methods: the adaptation options of each (SPEC section 7 defaults unless noted). */
 export const METHODS: Record<string, { adaptation: ExperimentConfig["adaptation"]; seedOffset?: number; about: string }> = {
