@@ -2,6 +2,7 @@
 // preview). Imported by both sides: the extension bundle (Node) and the webview bundles (browser),
 // so it holds types and plain functions only, no `vscode` and no Node modules.
 import type { RunEvent } from "@adaptseg/core/events";
+import type { LegendItem } from "@adaptseg/core/protocol";
 
 /** One run shown in the dashboard; `id` is the absolute path of its events.jsonl. */
 export interface RunRef {
@@ -28,14 +29,8 @@ export interface DashboardState {
   runs: RunRef[];
 }
 
-export interface LegendItem {
-  id: number;
-  name: string;
-  color: [number, number, number];
-  /** Fraction of the image's pixels, 0..1. */
-  share: number;
-  pixels: number;
-}
+/** One legend row, as predict-server sends it. */
+export type { LegendItem };
 
 export type PreviewToWebview =
   | { type: "status"; message: string }
