@@ -2,11 +2,11 @@
 // pseudo-label state, plugin options validated against each plugin's own schema.
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyPluginOptions, composeConfigSchema, createContainer, parseEvent, type ExperimentConfig, type IterationEvent } from "@adaptseg/core";
+import { applyPluginOptions, composeConfigSchema, createContainer, type ExperimentConfig } from "@adaptseg/core";
 import { builtinModules, listCheckpoints, train } from "@adaptseg/engine";
-import { repoRoot, sharedData, tinyConfig, tmp, trainAndKill } from "./helpers.js";
+import { repoRoot, sharedData, tinyConfig, resumeAndRead, tmp, trainAndKill } from "./helpers.js";
 
 const cli = join(repoRoot, "packages/cli/dist/cli.js");
 
@@ -33,15 +33,13 @@ describe("adaptation strategies in the trainer (slow)", function () {
         listCheckpoints(out).map((c) => c.iteration),
         [2, 4],
       );
-      execFileSync(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--resume"], { stdio: "pipe" });
-      const events = readFileSync(join(out, "events.jsonl"), "utf8").split("\n").map(parseEvent).filter(Boolean);
-      const resumed = events.slice(events.findLastIndex((e) => e!.type === "start")).filter((e): e is IterationEvent => e!.type === "iteration");
+      const resumed = resumeAndRead(cfgFile, out);
       assert.deepEqual(
-        resumed.map((e) => e.iteration),
+        resumed.iterations.map((e) => e.iteration),
         [5, 6, 7, 8],
       );
       assert.deepEqual(
-        resumed.map((e) => e.losses),
+        resumed.iterations.map((e) => e.losses),
         full.lossHistory.slice(4),
       );
     });

@@ -1,6 +1,6 @@
 // Shared test helpers.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,4 +74,16 @@ export function trainAndKill(cfgFile: string, out: string, at: number): Promise<
     });
     p.on("exit", (code, sig) => (sig === "SIGKILL" ? resolve() : reject(new Error(`exited ${code} before the kill`))));
   });
+}
+
+/** `adaptseg train --resume` on cfgFile into out; the start event and the iteration events of that resumed process. */
+export function resumeAndRead(cfgFile: string, out: string): { start: { iteration: number }; iterations: IterationEvent[] } {
+  const cli = join(repoRoot, "packages/cli/dist/cli.js");
+  execFileSync(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--resume"], { stdio: "pipe" });
+  const events = readFileSync(join(out, "events.jsonl"), "utf8")
+    .split("\n")
+    .map(parseEvent)
+    .filter((e) => e !== undefined);
+  const i = events.findLastIndex((e) => e.type === "start");
+  return { start: events[i] as unknown as { iteration: number }, iterations: events.slice(i).filter((e): e is IterationEvent => e.type === "iteration") };
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parseEvent, type EvalEvent, type IterationEvent, type RunEvent } from "@adaptseg/core";
 import { train, listCheckpoints, readCheckpoint } from "@adaptseg/engine";
 import { decode } from "fast-png";
-import { describeWithData, repoRoot, sharedData, tinyConfig, tmp, trainAndKill } from "./helpers.js";
+import { describeWithData, repoRoot, sharedData, tinyConfig, resumeAndRead, tmp, trainAndKill } from "./helpers.js";
 
 const cli = join(repoRoot, "packages/cli/dist/cli.js");
 
@@ -49,17 +49,14 @@ describeWithData("trainer", function () {
       listCheckpoints(out).map((c) => c.iteration),
       [2, 4],
     );
-    execFileSync(process.execPath, [cli, "train", "--config", cfgFile, "--out", out, "--data", sharedData, "--resume"], { stdio: "pipe" });
-    const events = readFileSync(join(out, "events.jsonl"), "utf8").split("\n").map(parseEvent).filter(Boolean);
-    const resumedStart = events.findLastIndex((e) => e!.type === "start");
-    assert.equal((events[resumedStart] as { iteration: number }).iteration, 4);
-    const resumed = events.slice(resumedStart).filter((e): e is IterationEvent => e!.type === "iteration");
+    const resumed = resumeAndRead(cfgFile, out);
+    assert.equal(resumed.start.iteration, 4);
     assert.deepEqual(
-      resumed.map((e) => e.iteration),
+      resumed.iterations.map((e) => e.iteration),
       [5, 6, 7, 8],
     );
     assert.deepEqual(
-      resumed.map((e) => e.losses),
+      resumed.iterations.map((e) => e.losses),
       full.lossHistory.slice(4),
     );
   });

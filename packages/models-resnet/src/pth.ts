@@ -19,6 +19,7 @@
 // name from the file is ever looked up, imported or called. This module does not load TF.js.
 import { readFileSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
+import { f16 } from "@adaptseg/core";
 
 /** A tensor read from a `.pth`, widened to float32 (`torchDtype` records what the file held). */
 export interface TorchTensor {
@@ -524,15 +525,6 @@ function storageType(t: Item, where: string): { dtype: TorchDtype; size: number 
   const s = g.module === "torch" ? STORAGE_TYPES[g.name] : undefined;
   if (!s) throw new PthError(`${where}: unsupported storage type ${describeGlobal(g)}`);
   return s;
-}
-
-function f16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1,
-    e = (h >> 10) & 0x1f,
-    m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** Element `i` of raw little-endian storage bytes as a number. */

@@ -12,7 +12,8 @@ export interface RawTensor {
 }
 export type WeightsIn = Record<string, Tensor | { dtype?: string; shape: number[]; data: ArrayLike<number> }>;
 
-function f16(h: number): number {
+/** An IEEE half-precision bit pattern as a number. */
+export function f16(h: number): number {
   const s = h & 0x8000 ? -1 : 1,
     e = (h >> 10) & 0x1f,
     m = h & 0x3ff;
