@@ -6,8 +6,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
-import { parseEvent, type IterationEvent, type RunEvent, type StartEvent } from "@adaptseg/core";
+import { parseEvent, type ExperimentConfig, type IterationEvent, type RunEvent, type StartEvent } from "@adaptseg/core";
 import { checkpointIterations, expandSweep, loadSweepFile, pluginChecks, runSweep, type RunMetrics, type SweepFile, type SweepJson } from "@adaptseg/sweep";
+import { DEFAULT_METHODS, DEMO, demoConfig } from "../packages/cli/src/cli/demo.js";
 import { repoRoot, sharedData, tinyConfig, tmp } from "./helpers.js";
 
 const cli = join(repoRoot, "packages/cli/dist/cli.js");
@@ -95,14 +96,56 @@ describe("sweep expansion", () => {
     );
   });
 
-  for (const f of ["gta2cityscapes-lambda.sweep.json", "camvid-day2dusk.sweep.json"])
+  for (const f of ["gta2cityscapes-lambda.sweep.json", "camvid-day2dusk.sweep.json", "camvid-day2dusk-lambda.sweep.json"])
     it(`examples/${f} expands, and every run's config passes the plugins' validation`, async () => {
       const file = join(repoRoot, "examples", f);
       const spec = loadSweepFile(file);
       const s = expandSweep(spec, { file, out: "/tmp/sw", plugins: await pluginChecks(spec, file) });
-      assert.equal(s.runs.length, f.startsWith("camvid") ? 3 + 6 * 3 : 3 * 3);
+      assert.equal(s.runs.length, f === "camvid-day2dusk.sweep.json" ? 3 + 7 * 3 : f.startsWith("camvid") ? 3 + 3 * 3 : 3 * 3);
       assert.ok(s.baseline);
     });
+
+  it("examples/camvid-day2dusk.sweep.json trains exactly the demo's configs (adaptseg demo), noise-floor's seed offset included", async () => {
+    const file = join(repoRoot, "examples/camvid-day2dusk.sweep.json");
+    const spec = loadSweepFile(file);
+    const s = expandSweep(spec, { file, out: "/tmp/sw", plugins: await pluginChecks(spec, file) });
+    const demo = { width: DEMO.width, height: DEMO.height, warmup: DEMO.warmup, iters: DEMO.iters, lr: DEMO.lr };
+    // What may differ: the name, the warm-up checkpoint's path, how often checkpoints are written,
+    // and an explicit default (evaluation.every 0: at the end only).
+    const numerics = (c: ExperimentConfig) => {
+      const { name: _n, $schema: _$, ...rest } = structuredClone(c) as ExperimentConfig & { $schema?: string };
+      const { snapshotEvery: _s, keepSnapshots: _k, ...training } = rest.training!;
+      const evaluation = { every: 0, ...rest.evaluation };
+      return { ...rest, model: { ...rest.model, init: rest.model.init ? "warm-up" : undefined }, evaluation, training };
+    };
+    assert.deepEqual(Object.keys(spec.settings!).sort(), [...DEFAULT_METHODS].sort());
+    for (const r of s.runs) {
+      const want = r.stage === "warmup" ? demoConfig("source-only", { ...demo, seed: r.seed }) : demoConfig(r.setting, { ...demo, seed: r.seed }, "ckpt");
+      assert.deepEqual(numerics(r.config), numerics(want), r.id);
+    }
+    assert.deepEqual(
+      s.runs.filter((r) => r.setting === "noise-floor").map((r) => [r.seed, r.config.seed]),
+      [
+        [1, 1001],
+        [2, 1002],
+        [3, 1003],
+      ],
+    );
+  });
+
+  it("a setting's seedOffset shifts its runs' seeds, still paired by seed; a non-integer one is named", () => {
+    const s = expandSweep(tinySweep({ axes: undefined, baseline: "a", settings: { a: {}, b: { seedOffset: 100 } } }), { out: "/tmp/sw" });
+    assert.deepEqual(
+      s.runs.map((r) => [r.id, r.seed, r.config.seed]),
+      [
+        ["a/seed-1", 1, 1],
+        ["b/seed-1", 1, 101],
+        ["a/seed-2", 2, 2],
+        ["b/seed-2", 2, 102],
+      ],
+    );
+    assert.throws(() => expandSweep(tinySweep({ axes: undefined, settings: { b: { seedOffset: 0.5 } } })), /settings\["b"\]\["seedOffset"\]: must be an integer, got 0.5/);
+  });
 
   // Run as `adaptseg sweep`: the error names the sweep file's path, and no run folder appears.
   const bad: [string, Partial<SweepFile>, string][] = [

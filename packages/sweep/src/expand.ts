@@ -220,7 +220,7 @@ export function expandSweep(sweep: SweepFile, opts: ExpandOptions = {}): Expande
   const warmup = sweep.warmup === undefined ? undefined : checkOverrides("warmup", sweep.warmup) ? sweep.warmup : {};
 
   // Named settings.
-  const named: { name: string; values: ConfigOverrides }[] = [];
+  const named: { name: string; values: ConfigOverrides; seedOffset: number }[] = [];
   if (sweep.settings !== undefined) {
     if (!isObj(sweep.settings)) problems.push(`settings must be an object: setting name -> overrides`);
     else {
@@ -228,7 +228,10 @@ export function expandSweep(sweep: SweepFile, opts: ExpandOptions = {}): Expande
       for (const [n, o] of Object.entries(sweep.settings)) {
         if (!/^[A-Za-z0-9._+-]+$/.test(n)) problems.push(`settings["${n}"]: a setting name must be letters, digits, ".", "_", "+" or "-"`);
         if (n === "warmup") problems.push(`settings["warmup"]: "warmup" is reserved for the warm-up runs`);
-        if (checkOverrides(`settings["${n}"]`, o)) named.push({ name: n, values: o as ConfigOverrides });
+        // `seedOffset` (not a config path): this setting's runs use seed + offset, still paired by seed.
+        const { seedOffset = 0, ...rest } = isObj(o) ? o : {};
+        if (!Number.isInteger(seedOffset)) problems.push(`settings["${n}"]["seedOffset"]: must be an integer, got ${JSON.stringify(seedOffset)}`);
+        if (checkOverrides(`settings["${n}"]`, isObj(o) ? rest : o)) named.push({ name: n, values: rest as ConfigOverrides, seedOffset: seedOffset as number });
       }
     }
   }
@@ -259,21 +262,22 @@ export function expandSweep(sweep: SweepFile, opts: ExpandOptions = {}): Expande
 
   // Settings: named settings x the Cartesian product of the axes.
   type Source = { where: string; path: string; value: unknown };
-  const combos: { id: string; values: ConfigOverrides; sources: Source[] }[] = [];
-  const product = (i: number, acc: { parts: string[]; values: ConfigOverrides; sources: Source[] }) => {
-    if (i === axes.length) return void combos.push({ id: acc.parts.join(",") || "base", values: acc.values, sources: acc.sources });
+  const combos: { id: string; values: ConfigOverrides; sources: Source[]; seedOffset: number }[] = [];
+  const product = (i: number, acc: { parts: string[]; values: ConfigOverrides; sources: Source[]; seedOffset: number }) => {
+    if (i === axes.length) return void combos.push({ id: acc.parts.join(",") || "base", values: acc.values, sources: acc.sources, seedOffset: acc.seedOffset });
     axes[i]!.values.forEach((v, j) =>
       product(i + 1, {
         parts: [...acc.parts, `${labels[i]}=${valueLabel(v)}`],
         values: { ...acc.values, [axes[i]!.path]: v },
         sources: [...acc.sources, { where: `axes["${axes[i]!.path}"][${j}] (${JSON.stringify(v)})`, path: axes[i]!.path, value: v }],
+        seedOffset: acc.seedOffset,
       }),
     );
   };
   for (const s of named.length ? named : [undefined]) {
     const values = { ...(s?.values ?? {}) };
     const sources = Object.entries(s?.values ?? {}).map(([path, value]) => ({ where: `settings["${s!.name}"]["${path}"]`, path, value }));
-    product(0, { parts: s ? [s.name] : [], values, sources });
+    product(0, { parts: s ? [s.name] : [], values, sources, seedOffset: s?.seedOffset ?? 0 });
   }
   const ids = new Set<string>();
   for (const c of combos) {
@@ -341,7 +345,7 @@ export function expandSweep(sweep: SweepFile, opts: ExpandOptions = {}): Expande
   for (const seed of seeds)
     for (const c of combos) {
       const id = `${c.id}/seed-${seed}`;
-      const cfg = build([...baseSources, ...c.sources], seed);
+      const cfg = build([...baseSources, ...c.sources], seed + c.seedOffset);
       cfg.name = `${name}/${id}`;
       const w = warmupRuns.get(seed);
       if (w) setPath(cfg, "model.init", finalCheckpoint(w.config, w.outDir));

@@ -16,8 +16,8 @@ export interface SweepFile {
   extends?: string;
   /** Overrides applied to the base before anything else (e.g. a shorter schedule). */
   overrides?: ConfigOverrides;
-  /** Named settings, each a set of overrides; crossed with `axes`. */
-  settings?: Record<string, ConfigOverrides>;
+  /** Named settings, each a set of overrides (and optionally `seedOffset`: its runs use seed + offset, e.g. a noise floor); crossed with `axes`. */
+  settings?: Record<string, ConfigOverrides & { seedOffset?: number }>;
   /** Config path -> the values it takes; every combination (and every setting) is one setting of the sweep. */
   axes?: Record<string, unknown[]>;
   /** One run per setting per seed (config `seed`). Default: the base config's seed. */
