@@ -102,6 +102,9 @@ export async function connectQueue(url: string, o: { queue?: string; sweep: stri
     await Promise.allSettled([queue.close(), events.close()]);
     throw new Error(`--queue ${url}: cannot connect: ${(e as Error).message}`);
   });
+  // One waiter per queued run (job.waitUntilFinished listens on both): a sweep has more than 10.
+  queue.setMaxListeners(0);
+  events.setMaxListeners(0);
   const key = sweepKey(o.sweep, o.sweepDir);
   const progress = new Map<string, (p: RunJobProgress) => void>();
   events.on("progress", ({ jobId, data }) => progress.get(jobId)?.(data as unknown as RunJobProgress));
