@@ -20,7 +20,8 @@ export const DEMO = { width: 160, height: 120, warmup: 800, iters: 200, lr: 0.00
 export const METHODS: Record<string, { adaptation: ExperimentConfig["adaptation"]; seedOffset?: number; about: string }> = {
   "source-only": { adaptation: { type: "source-only" }, about: "source-only, continued (the baseline)" },
   "noise-floor": { adaptation: { type: "source-only" }, seedOffset: 1000, about: "source-only, continued with another source order" },
-  "output-space": { adaptation: { type: "output-space", lambdaAdv: [0.01] }, about: "AdaptSegNet single-level, lambda_adv 0.01" },
+  // lambda_adv 0.3: the best of 0.001-3 in examples/camvid-day2dusk-lambda.sweep.json (seeds 1-3), confirmed on seeds 4-6 (docs/strategies.md).
+  "output-space": { adaptation: { type: "output-space", lambdaAdv: [0.3] }, about: "AdaptSegNet single-level, lambda_adv 0.3" },
   minent: { adaptation: { type: "minent", lambdaEnt: 0.01 }, about: "ADVENT MinEnt, lambda_ent 0.01" },
   "self-training": { adaptation: { type: "self-training" }, about: "CBST pseudo-labels from the warm-up model, top 20% per class" },
   dacs: { adaptation: { type: "dacs" }, about: "DACS: ClassMix, EMA teacher 0.99, jitter and blur" },
