@@ -37,8 +37,9 @@ function timeIt(f: () => tf.Tensor | tf.Tensor[], reps: { min: number; budgetMs:
 
 export async function run(): Promise<void> {
   const all = builtinBackends();
+  const timed = all.filter((b) => b.name !== "webgpu"); // synchronous reads here: bench/webgpu.bench.ts times webgpu
   // wasm twice: with the onnxruntime conv kernels (where they load) and with plain wasm kernels
-  const runs = all.flatMap((b) =>
+  const runs = timed.flatMap((b) =>
     b.name === "wasm"
       ? [
           { b, ort: true },

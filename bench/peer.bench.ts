@@ -5,12 +5,14 @@
 // on target, D on target softmax, D on both detached softmaxes; SGD momentum 0.9 wd 5e-4 for G,
 // Adam (0.9, 0.99) for D); inference = the segmentation net's forward pass only.
 // train-resnet101:HxW is the ResNet-101 DeepLab-v2 multi-level step instead (bench/peer-resnet.ts;
-// the peer with --model resnet101).
+// the peer with --model resnet101). infer-onnx:HxW is inference with G exported to ONNX (engine's
+// export.ts) in onnxruntime-node: the model's coarse logits, against the peer's inference.
 // Prints one JSON line per case: seconds for both, ratio ours/peer, peak RSS of both, load average.
 // Env: BENCH_PEER_CASES (default "train:128x256,train:256x512,infer:512x1024,train-resnet101:128x256"), BENCH_PEER_ITERS
 // (timed iterations, default 2, after 1 warm-up; 4 for inference), BENCH_PEER_ROUNDS (alternations, default 1),
 // BENCH_PEER_PROFILE=1 (ours: per-kernel time of one step), BENCH_PEER_SKIP=peer (ours only, for
-// profiling), ADAPTSEG_ORT=0 (ours without onnxruntime).
+// profiling), ADAPTSEG_ORT=0 (ours without onnxruntime), BENCH_PEER_PAIR=0 (G on source and target in
+// two calls instead of one batch of 2).
 import { execFileSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { resolve } from "node:path";
@@ -18,7 +20,7 @@ import { resolve } from "node:path";
 const repo = resolve(import.meta.dirname, "..");
 const peerScript = resolve(repo, "../shared/peer/adaptsegnet_torch_bench.py");
 const python = process.env.BENCH_PEER_PYTHON ?? "/usr/bin/python3";
-const cases = (process.env.BENCH_PEER_CASES ?? "train:128x256,train:256x512,infer:512x1024,train-resnet101:128x256").split(",");
+const cases = (process.env.BENCH_PEER_CASES ?? "train:128x256,train:256x512,infer:512x1024,infer-onnx:512x1024,train-resnet101:128x256").split(",");
 const iters = Number(process.env.BENCH_PEER_ITERS ?? 2);
 const rounds = Number(process.env.BENCH_PEER_ROUNDS ?? 1);
 
@@ -29,11 +31,14 @@ import { builtinBackends, selectBackend, ortKernelStats, crossEntropy2d, upsampl
 import { SGD, Adam, polyLr } from "@adaptseg/engine";
 import { VggDeeplab } from "@adaptseg/models-vgg";
 import { FCDiscriminator, OutputSpace } from "@adaptseg/discriminators";
+import { applyPair } from "@adaptseg/strategies";
 const [kind, size, iters, profile] = process.argv.slice(1);
 const [H, W] = size.split("x").map(Number);
 const choice = await selectBackend(builtinBackends());
 const C = 19;
 const net = new VggDeeplab().create({ numClasses: C, seed: 1, aspp: "faithful" });
+// G on source and target: one batch-of-2 call as training does (applyPair), or two with BENCH_PEER_PAIR=0.
+const pairNet = process.env.BENCH_PEER_PAIR === "0" ? Object.create(net, { batchIndependent: { value: false } }) : net;
 const rnd = (seed) => tf.tidy(() => tf.sub(tf.mul(tf.randomUniform([1, H, W, 3], 0, 1, "float32", seed), 255), 128));
 const src = rnd(1), tgt = rnd(2);
 const times = [], warmTimes = [];
@@ -67,11 +72,10 @@ if (kind === "infer") {
   const step = () => tf.tidy(() => {
     let keptS, keptT;
     const g = tf.variableGrads(() => {
-      const os = net.apply(src, { training: true });
+      const [os, ot] = applyPair(pairNet, src, tgt);
       const mainS = upsample(os.main, H, W);
       keptS = { main: tf.keep(mainS) };
       const seg = crossEntropy2d(mainS, labels);
-      const ot = net.apply(tgt, { training: true });
       const mainT = upsample(ot.main, H, W);
       keptT = { main: tf.keep(mainT) };
       return seg.add(run.generatorLoss({ main: mainT, features: ot.features }).total);
@@ -96,11 +100,39 @@ const top = Object.entries(prof).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([
 console.log(JSON.stringify({ sec: median, times, warmTimes, kernels: choice.kernels, ortOps, numTensors: tf.memory().numTensors, maxRssMb: process.resourceUsage().maxRSS / 1024, ...(profile === "1" ? { profile: top } : {}) }));
 `;
 
+// Ours in onnxruntime: the same G converted to an ONNX model in memory, 1 warm-up run.
+const onnxChild = `
+import * as tf from "@tensorflow/tfjs-core";
+import { builtinBackends, selectBackend } from "@adaptseg/compute";
+import { OnnxSegmenter, segNetToOnnx } from "@adaptseg/engine";
+import { VggDeeplab } from "@adaptseg/models-vgg";
+const [size, iters] = process.argv.slice(1);
+const [H, W] = size.split("x").map(Number);
+await selectBackend(builtinBackends());
+const backbone = new VggDeeplab();
+const net = backbone.create({ numClasses: 19, seed: 1, aspp: "faithful" });
+const model = await segNetToOnnx(backbone, net, { classes: [], palette: [], upsample: "half-pixel", model: { type: backbone.name, numClasses: 19 }, iteration: 0 });
+net.dispose();
+const onnx = await OnnxSegmenter.create(model);
+const x = tf.sub(tf.mul(tf.randomUniform([1, H, W, 3], 0, 1, "float32", 1), 255), 128).dataSync();
+const times = [], warmTimes = [];
+for (let i = 0; i < Number(iters) + 1; i++) {
+  const t0 = performance.now();
+  await onnx.run(x, H, W, ["coarse_logits"]);
+  (i < 1 ? warmTimes : times).push((performance.now() - t0) / 1000);
+}
+times.sort((a, b) => a - b);
+const median = (times[(times.length - 1) >> 1] + times[times.length >> 1]) / 2;
+console.log(JSON.stringify({ sec: median, times, warmTimes, kernels: "onnxruntime-node (whole model)", ortOps: {}, maxRssMb: process.resourceUsage().maxRSS / 1024 }));
+`;
+
 function ours(kind: string, size: string) {
   const args =
     kind === "train-resnet101"
       ? ["--import", "tsx", resolve(repo, "bench/peer-resnet.ts"), size, String(iters)]
-      : ["--input-type=module", "-e", child, kind, size, String(iters), process.env.BENCH_PEER_PROFILE ?? "0"];
+      : kind === "infer-onnx"
+        ? ["--input-type=module", "-e", onnxChild, size, String(Math.max(3, iters))]
+        : ["--input-type=module", "-e", child, kind, size, String(iters), process.env.BENCH_PEER_PROFILE ?? "0"];
   const out = execFileSync(process.execPath, args, {
     cwd: resolve(repo, "test"),
     encoding: "utf8",
@@ -109,7 +141,9 @@ function ours(kind: string, size: string) {
   return JSON.parse(out.trim().split("\n").at(-1)!) as { sec: number; times: number[]; warmTimes: number[]; kernels?: string; ortOps: object; maxRssMb: number; profile?: string[] };
 }
 
-function peer(kind: string, size: string) {
+/** The peer's figure (infer-onnx: its inference, run again beside ours: a loaded machine's load changes by the minute). */
+function peer(caseKind: string, size: string) {
+  const kind = caseKind === "infer-onnx" ? "infer" : caseKind;
   // Inference at a size is measured after training iterations there (the script has no
   // inference-only mode): one training iteration without warm-up, then the timed forwards, at
   // least 3 so that the median leaves out the first (cold) one.
@@ -129,8 +163,8 @@ export async function run(): Promise<void> {
   }
   for (const c of cases) {
     const [kind, size] = c.split(":") as [string, string];
-    if (!["train", "infer", "train-resnet101"].includes(kind) || !/^\d+x\d+$/.test(size ?? ""))
-      throw new Error(`BENCH_PEER_CASES: bad case "${c}" (expected train:HxW, infer:HxW or train-resnet101:HxW)`);
+    if (!["train", "infer", "infer-onnx", "train-resnet101"].includes(kind) || !/^\d+x\d+$/.test(size ?? ""))
+      throw new Error(`BENCH_PEER_CASES: bad case "${c}" (expected train:HxW, infer:HxW, infer-onnx:HxW or train-resnet101:HxW)`);
     for (let r = 0; r < rounds; r++) {
       const load0 = loadavg()[0];
       const a = ours(kind, size);

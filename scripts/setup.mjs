@@ -1,12 +1,13 @@
 // One-step set-up used by `npm run demo` and `npm test` on a fresh machine with Node 20 + npm:
 // installs the workspace with the pinned pnpm, then builds every package. With --test (npm test)
 // it also installs what the VS Code tests need, each only when missing: the Debian packages below
-// (apt-get, as root) and code-server + playwright-core + vsce (scripts/vscode-test-setup.sh).
+// (apt-get, as root) and code-server + playwright-core + vsce (scripts/vscode-test-setup.sh), and
+// fetches Mesa's software Vulkan driver for the webgpu tests (scripts/mesa.mjs, no system install).
 import { execSync, execFileSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
 const run = (cmd, env) => execSync(cmd, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
-const DEBIAN = ["chromium", "redis-server", "ripgrep", "libkrb5-dev", "build-essential", "pkg-config", "python3"];
+const DEBIAN = ["chromium", "redis-server", "ripgrep", "libkrb5-dev", "build-essential", "pkg-config", "python3", "libvulkan1"];
 
 /** The DEBIAN packages not installed (dpkg's view); all of them where there is no dpkg. */
 function missingDebianPackages() {
@@ -43,4 +44,10 @@ if (test) {
     run(apt, { DEBIAN_FRONTEND: "noninteractive" });
   }
   run("bash scripts/vscode-test-setup.sh");
+  // Mesa 25's lavapipe into .cache/mesa for the webgpu tests (which skip, saying why, without it).
+  try {
+    run("node scripts/mesa.mjs");
+  } catch {
+    console.error("setup: Mesa's lavapipe could not be fetched (see above); the webgpu tests will be skipped");
+  }
 }

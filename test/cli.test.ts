@@ -27,7 +27,7 @@ describe("adaptseg CLI: declarations, help, errors", function () {
   this.timeout(120_000);
 
   it("knows every command", () => {
-    assert.deepEqual(commands.map((c) => c.name).sort(), ["demo", "eval", "info", "predict", "predict-server", "retrieve", "schema", "sweep", "train", "worker"]);
+    assert.deepEqual(commands.map((c) => c.name).sort(), ["demo", "eval", "export", "info", "predict", "predict-server", "retrieve", "schema", "sweep", "train", "worker"]);
   });
 
   it("`<command> --help` exits 0 and lists every option of every command; `help <command>` is the same; `--help` lists every command", async () => {
@@ -81,6 +81,7 @@ describe("adaptseg CLI: declarations, help, errors", function () {
       [["demo", "--lr", "0"], /--lr must be a number > 0, got "0"/],
       [["demo", "--seeds", "1,x"], /--seeds must be an integer, got "x"/],
       [["demo", "--iters", "0"], /--iters must be an integer >= 1/],
+      [["predict", "--checkpoint", "c", "--runtime", "gpu", "a.png"], /--runtime must be one of onnx, tfjs, got "gpu"/],
     ];
     const runs = await Promise.all(cases.map(([args]) => adaptseg(...args)));
     cases.forEach(([args, re], i) => {

@@ -97,7 +97,7 @@ describe("plugin container", () => {
   it("knows every built-in plugin by name", async () => {
     const c = await createContainer({}, { modules: builtinModules() });
     const names = pluginNames(c);
-    assert.deepEqual(names.ComputeBackend, ["tfjs-node-gpu", "tfjs-node", "wasm", "cpu"]);
+    assert.deepEqual(names.ComputeBackend, ["tfjs-node-gpu", "tfjs-node", "webgpu", "wasm", "cpu"]);
     assert.ok(names.Backbone.includes("vgg16-deeplab"));
     assert.deepEqual([...names.AdaptationStrategy].sort(), ["advent", "aug-control", "dacs", "feature-level", "minent", "multi-level", "output-space", "self-training", "source-only"]);
     assert.ok(names.Discriminator.includes("fc"));
@@ -155,14 +155,14 @@ describe("plugin container", () => {
 });
 
 describe("adaptseg info", () => {
-  it("--json names wasm as the backend here and says why the tfjs-node packages were skipped", () => {
+  it("--json names wasm as the backend here and says why the tfjs-node packages and webgpu were skipped", () => {
     const info = JSON.parse(execFileSync(process.execPath, [cli, "info", "--json"], { encoding: "utf8", env: { ...process.env, ADAPTSEG_BACKEND: "" } }));
     assert.equal(info.backend, "wasm");
     assert.deepEqual(
       info.skipped.map((s: { name: string }) => s.name),
-      ["tfjs-node-gpu", "tfjs-node"],
+      ["tfjs-node-gpu", "tfjs-node", "webgpu"],
     );
-    for (const s of info.skipped) assert.match(s.reason, /did not load|not installed|Cannot find/);
+    for (const s of info.skipped) assert.match(s.reason, s.name === "webgpu" ? /did not load|no adapter|software adapter .*skipped unless asked/ : /did not load|not installed|Cannot find/);
     assert.ok(info.plugins.AdaptationStrategy.length >= 4);
   });
 
@@ -170,8 +170,8 @@ describe("adaptseg info", () => {
     const info = JSON.parse(execFileSync(process.execPath, [cli, "info", "--json"], { encoding: "utf8", env: { ...process.env, ADAPTSEG_BACKEND: "cpu" } }));
     assert.equal(info.backend, "cpu");
     assert.throws(
-      () => execFileSync(process.execPath, [cli, "info", "--backend", "webgpu"], { encoding: "utf8", stdio: "pipe" }),
-      (e: { stderr: string }) => /unknown backend "webgpu"; known: tfjs-node-gpu, tfjs-node, wasm, cpu/.test(e.stderr),
+      () => execFileSync(process.execPath, [cli, "info", "--backend", "webgl"], { encoding: "utf8", stdio: "pipe" }),
+      (e: { stderr: string }) => /unknown backend "webgl"; known: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu/.test(e.stderr),
     );
   });
 });

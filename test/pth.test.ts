@@ -10,7 +10,7 @@ import * as zlib from "node:zlib";
 import { execFileSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { saveWeights } from "@adaptseg/core";
+import { readTensors, saveWeights } from "@adaptseg/core";
 import { VggDeeplabNet } from "@adaptseg/models-vgg";
 import { ResnetDeeplabNet, fitWeights, loadTorchWeights, deeplabMultiRename } from "@adaptseg/models-resnet";
 import { PthError, decodeTorchFile, readStateDict, readTorchFile, type TorchTensor } from "@adaptseg/models-resnet/pth";
@@ -245,7 +245,7 @@ describe("PyTorch .pth reader", function () {
     }
   });
 
-  it("our own checkpoints (safetensors, G/ prefix, HWIO) load through the same path", () => {
+  it("our own checkpoints (safetensors, G/ prefix, HWIO) load through the same path", async () => {
     const src = new ResnetDeeplabNet({ numClasses: 3, widthMultiplier: 1 / 32, seed: 1 });
     const dst = new ResnetDeeplabNet({ numClasses: 3, widthMultiplier: 1 / 32, seed: 2 });
     try {
@@ -253,7 +253,7 @@ describe("PyTorch .pth reader", function () {
       const tensors: Record<string, tf.Tensor> = {};
       for (const [k, v] of src.weights) tensors[`G/${k}`] = v;
       tensors["D/main/conv1.weight"] = src.weights.get("conv1.weight")!; // other parts of a checkpoint are ignored
-      saveWeights(file, tensors, { adaptseg: { format: "adaptseg-checkpoint/1" } });
+      saveWeights(file, await readTensors(tensors), { adaptseg: { format: "adaptseg-checkpoint/1" } });
       loadTorchWeights(dst, file, "full");
       for (const [k, v] of src.weights) assert.deepEqual(dst.weights.get(k)!.dataSync(), v.dataSync(), k);
     } finally {

@@ -74,14 +74,14 @@ describe("retrieve", function () {
     assert.throws(() => domainMixing([v(1, 0), v(0, 1, 0)], [S, T], 1), /embedding 1 has length 3/);
   });
 
-  it("poolFeatures averages over H and W per batch item, leaking no tensors", () => {
+  it("poolFeatures averages over H and W per batch item, leaking no tensors", async () => {
     // [2,2,2,3] holding 0..23: item 0 channel c averages c, c+3, c+6, c+9 -> 4.5+c; item 1 adds 12.
     const x = tf.tensor4d(
       Array.from({ length: 24 }, (_, i) => i),
       [2, 2, 2, 3],
     );
     const before = tf.memory().numTensors;
-    const p = poolFeatures(x);
+    const p = await poolFeatures(x);
     assert.equal(tf.memory().numTensors, before);
     x.dispose();
     assert.deepEqual(

@@ -31,6 +31,8 @@ export interface OptionSpec {
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
+  /** The values a string option accepts (its placeholder defaults to them: `<onnx|tfjs>`). */
+  choices?: readonly string[];
   /** The placeholder in usage lines: `--config <file>`. Defaults to one per type. */
   value?: string;
   short?: string;
@@ -90,7 +92,7 @@ export class UsageError extends Error {
   }
 }
 
-const placeholder = (name: string, o: OptionSpec) => o.value ?? (o.type === "integer" ? "n" : o.type === "number" ? "x" : o.type === "size" ? "WxH" : name);
+const placeholder = (name: string, o: OptionSpec) => o.value ?? o.choices?.join("|") ?? (o.type === "integer" ? "n" : o.type === "number" ? "x" : o.type === "size" ? "WxH" : name);
 const flag = (name: string, o: OptionSpec) => (o.type === "boolean" ? `--${name}` : `--${name} <${placeholder(name, o)}>${o.multiple ? "..." : ""}`);
 const positional = (p: PositionalSpec) => `<${p.name}${p.multiple ? "..." : ""}>`;
 
@@ -113,6 +115,7 @@ function convert(cmd: AnyCommand, name: string, o: OptionSpec, text: string): un
   const bad = () => new UsageError(`--${name} must be ${rangeText(o)}, got ${JSON.stringify(text)}`, cmd);
   if (o.type === "string") {
     if (!text) throw new UsageError(`--${name} must not be empty`, cmd);
+    if (o.choices && !o.choices.includes(text)) throw new UsageError(`--${name} must be one of ${o.choices.join(", ")}, got ${JSON.stringify(text)}`, cmd);
     return text;
   }
   if (o.type === "size") {

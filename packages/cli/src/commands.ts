@@ -8,8 +8,9 @@ import evaluate from "./cli/eval.js";
 import retrieve from "./cli/retrieve.js";
 import predict from "./cli/predict.js";
 import predictServer from "./cli/predict-server.js";
+import exportOnnx from "./cli/export.js";
 import demo from "./cli/demo.js";
 import sweep from "./cli/sweep.js";
 import worker from "./cli/worker.js";
 
-export const commands: AnyCommand[] = [info, schema, train, evaluate, retrieve, predict, predictServer, demo, sweep, worker];
+export const commands: AnyCommand[] = [info, schema, train, evaluate, retrieve, predict, predictServer, exportOnnx, demo, sweep, worker];

@@ -1,4 +1,4 @@
-// Compute backend selection: tfjs-node-gpu, then tfjs-node, then wasm, then cpu.
+// Compute backend selection: tfjs-node-gpu, then tfjs-node, then webgpu, then wasm, then cpu.
 import * as tf from "@tensorflow/tfjs-core";
 import { cpus } from "node:os";
 import { ContainerModule } from "inversify";
@@ -35,10 +35,11 @@ export function builtinBackends(threads = envThreads()): ComputeBackend[] {
   return [
     node("@tensorflow/tfjs-node-gpu", 0),
     node("@tensorflow/tfjs-node", 1),
+    { name: "webgpu", tfName: "webgpu", priority: 2, setup: setupWebgpu },
     {
       name: "wasm",
       tfName: "wasm",
-      priority: 2,
+      priority: 3,
       async setup() {
         try {
           const wasm = await loadWasmBackend();
@@ -62,7 +63,7 @@ export function builtinBackends(threads = envThreads()): ComputeBackend[] {
     {
       name: "cpu",
       tfName: "cpu",
-      priority: 3,
+      priority: 4,
       async setup() {
         await import("@tensorflow/tfjs-backend-cpu");
         return undefined;
@@ -71,6 +72,69 @@ export function builtinBackends(threads = envThreads()): ComputeBackend[] {
   ];
 }
 
+/** The parts of the WebGPU API (the `webgpu` package's Dawn) that the set-up uses. */
+interface GpuAdapter {
+  info: { vendor: string; architecture: string; device: string; description: string };
+  limits: Record<string, number>;
+  features: Set<string>;
+  requestDevice(descriptor: object): Promise<object>;
+}
+
+/** The adapter the webgpu set-up found (undefined: none yet), and its description. */
+let webgpuFound: { gpu: object; globals: object; adapter: GpuAdapter; name: string } | undefined;
+
+/**
+ * The webgpu backend: `webgpu` (an optional dependency: Dawn, over the system's Vulkan loader) and
+ * tfjs-backend-webgpu. A software adapter (Mesa's lavapipe) is only taken when asked for by name.
+ */
+async function setupWebgpu(requested = false): Promise<string | undefined> {
+  if (!webgpuFound) {
+    let gpu: { requestAdapter(options: object): Promise<GpuAdapter | null> };
+    let globals: object;
+    try {
+      const webgpu = (await import("webgpu")) as { create(flags: string[]): typeof gpu; globals: object };
+      globals = webgpu.globals;
+      gpu = webgpu.create([]);
+    } catch (e) {
+      return `webgpu (optional dependency) did not load: ${errText(e)}`;
+    }
+    const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+    if (!adapter) return "webgpu found no adapter (needs libvulkan1 and a Vulkan driver that Dawn accepts; Debian 12's lavapipe is too old)";
+    const { vendor, architecture, device, description } = adapter.info;
+    webgpuFound = { gpu, globals, adapter, name: `${description || device || "unnamed"} (vendor ${vendor || "?"}, architecture ${architecture || "?"})` };
+  }
+  const { gpu, globals, adapter, name } = webgpuFound;
+  if (adapter.info.architecture === "software" && !requested) return `software adapter ${name}: skipped unless asked for (--backend webgpu or ADAPTSEG_BACKEND=webgpu)`;
+  if (!tf.findBackend("webgpu")) {
+    const { WebGPUBackend } = await import("@tensorflow/tfjs-backend-webgpu");
+    // The device tfjs-backend-webgpu would request in a browser.
+    const l = adapter.limits;
+    const limits = [
+      "maxComputeWorkgroupStorageSize",
+      "maxComputeWorkgroupsPerDimension",
+      "maxStorageBufferBindingSize",
+      "maxBufferSize",
+      "maxComputeWorkgroupSizeX",
+      "maxComputeInvocationsPerWorkgroup",
+    ];
+    const device = await adapter.requestDevice({
+      requiredFeatures: ["timestamp-query", "bgra8unorm-storage"].filter((f) => adapter.features.has(f)),
+      requiredLimits: Object.fromEntries(limits.map((k) => [k, l[k]])),
+    });
+    // tfjs-backend-webgpu uses the WebGPU globals (GPUBufferUsage, GPUMapMode, ...) and checks
+    // navigator.gpu, which Node lacks.
+    Object.assign(globalThis, globals);
+    const g = globalThis as { navigator?: object };
+    Object.defineProperty((g.navigator ??= {}), "gpu", { value: gpu, configurable: true });
+    tf.registerBackend("webgpu", () => new WebGPUBackend(device as never, adapter.info as never));
+  }
+  webgpuAdapter = name;
+  return undefined;
+}
+
+/** The adapter the last webgpu set-up took. */
+let webgpuAdapter: string | undefined;
+
 /** Why the last wasm set-up runs without the onnxruntime kernels (undefined: it runs with them). */
 let ortSkipped: string | undefined = "wasm backend not set up";
 
@@ -78,6 +142,8 @@ export interface BackendChoice {
   name: string;
   /** wasm only: which engine runs the convolutions, and why not onnxruntime where it does not. */
   kernels?: string;
+  /** webgpu only: the adapter (GPU) it runs on. */
+  adapter?: string;
   /** Why each backend tried before the chosen one was not taken. */
   skipped: { name: string; reason: string }[];
 }
@@ -97,9 +163,10 @@ export async function selectBackend(backends: ComputeBackend[], preferred = proc
       skipped.push({ name: b.name, reason: `not requested (backend "${want}" was)` });
       continue;
     }
-    const why = await b.setup();
+    const why = await b.setup(b.name === want);
     if (!why && (await tf.setBackend(b.tfName))) {
       await tf.ready();
+      if (b.tfName === "webgpu") return { name: b.name, adapter: webgpuAdapter, skipped };
       if (b.tfName !== "wasm") return { name: b.name, skipped };
       const ort = ortKernelStats();
       const kernels = ort.active ? `conv2d forward and gradients in onnxruntime-node (${ort.threads} threads)` : `wasm only (onnxruntime-node kernels off: ${ortSkipped})`;

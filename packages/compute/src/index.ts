@@ -6,4 +6,5 @@ export * from "./ops/dilated.js";
 export * from "./ops/resize.js";
 export * from "./kernels/index.js";
 export * from "./losses.js";
+export * from "./onnx-runtime.js";
 export { UnsupportedVersionError, WASM_VERSION, ORT_VERSION } from "./internals.js";

@@ -41,7 +41,7 @@ export const ExperimentConfigSchema = T.Object(
     name: T.Optional(T.String()),
     description: T.Optional(T.String()),
     seed: T.Optional(T.Integer({ default: 1234 })),
-    backend: T.Optional(T.String({ description: "auto, tfjs-node-gpu, tfjs-node, wasm or cpu (ADAPTSEG_BACKEND overrides)." })),
+    backend: T.Optional(T.String({ description: "auto, tfjs-node-gpu, tfjs-node, webgpu, wasm or cpu (ADAPTSEG_BACKEND overrides)." })),
     threads: T.Optional(T.Integer({ minimum: 1, maximum: 1024, description: "wasm threads (default: all cores)." })),
     plugins: T.Optional(T.Array(T.String(), { description: "Plugin modules (ESM or CJS) exporting a ContainerModule." })),
     model: T.Object(

@@ -9,12 +9,15 @@ import type { TSchema } from "@sinclair/typebox";
 // ---------------------------------------------------------------- compute backends
 export const ComputeBackend = Symbol.for("adaptseg.ComputeBackend");
 export interface ComputeBackend {
-  /** `tfjs-node-gpu`, `tfjs-node`, `wasm`, `cpu`. */
+  /** `tfjs-node-gpu`, `tfjs-node`, `webgpu`, `wasm`, `cpu`. */
   readonly name: string;
   /** Lower is tried first. */
   readonly priority: number;
-  /** Loads and registers the backend with tfjs-core; resolves to an error text when it cannot. */
-  setup(): Promise<string | undefined>;
+  /**
+   * Loads and registers the backend with tfjs-core; resolves to an error text when it cannot.
+   * `requested`: the config or ADAPTSEG_BACKEND named this backend (webgpu then takes a software adapter).
+   */
+  setup(requested?: boolean): Promise<string | undefined>;
   /** The tfjs-core backend name to `tf.setBackend`. */
   readonly tfName: string;
 }
@@ -40,8 +43,26 @@ export interface SegNetwork extends Network {
   /** Channels of `features` (for a feature-level discriminator). */
   readonly featureChannels: number;
   apply(x: Tensor4D, opts?: { training?: boolean }): SegOutputs;
+  /**
+   * True when a training `apply` on a batch gives each image what `apply` on that image alone gives
+   * (no batch statistics, no randomness): strategies then run source and target in one call.
+   */
+  readonly batchIndependent?: boolean;
   /** Variables that get the head learning rate (10x for ResNet heads; empty when one rate for all). */
   readonly headWeights?: ReadonlySet<string>;
+}
+
+/**
+ * A segmentation network as ONNX nodes (default domain, opset 17 and earlier ops): from the float32
+ * NCHW graph tensor named `input` (BGR minus the mean, what `apply` gets, transposed) to the main
+ * logits at output stride, NCHW, in the tensor named `output`. Weights are float32 constants
+ * (row-major; convs OIHW). Names should carry a prefix of their own (the caller adds its nodes).
+ */
+export interface OnnxNetGraph {
+  nodes: { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, number | number[] | { f: number } | { s: string }> }[];
+  floatConstants: { name: string; shape: number[]; data: Float32Array }[];
+  int64Constants?: { name: string; values: number[] }[];
+  output: string;
 }
 
 export const Backbone = Symbol.for("adaptseg.Backbone");
@@ -51,6 +72,12 @@ export interface Backbone {
   /** TypeBox schema of this backbone's `model` options (besides `type`); defaults declared here. */
   readonly options?: TSchema;
   create(options: Record<string, unknown> & { numClasses: number; seed?: number }): SegNetwork;
+  /**
+   * Optional: `net` (made by this backbone's `create`) as ONNX nodes with its current weights, for
+   * `adaptseg export` and inference in onnxruntime (engine's export.ts adds the input transpose,
+   * the upsampling and the argmax). Backbones without it predict with TF.js only.
+   */
+  toOnnx?(net: SegNetwork, input: string): Promise<OnnxNetGraph>;
 }
 
 export interface DiscriminatorNet extends Network {

@@ -5,7 +5,7 @@ import { ContainerModule, injectable } from "inversify";
 import { Type as T } from "@sinclair/typebox";
 import { AdaptationStrategy, Discriminator, bindPlugin } from "@adaptseg/core";
 import type { AdaptationRun, DiscriminatorNet, LossTerms, SegOutputs, StepBatch, StepResult, StrategyContext } from "@adaptseg/core";
-import { entropyLoss, netGrads, optionsOf, selfInformation, sourceSegLoss, upsampled } from "@adaptseg/strategies";
+import { applyPair, entropyLoss, netGrads, optionsOf, selfInformation, sourceSegLoss, upsampled } from "@adaptseg/strategies";
 
 export const SOURCE = 0;
 export const TARGET = 1;
@@ -169,12 +169,12 @@ export class GanRun implements AdaptationRun {
     let keptS: SegOutputs | undefined, keptT: SegOutputs | undefined;
     // Steps 1 and 2: L_seg on source + L_adv on target, gradients into G only (D frozen).
     const G = netGrads(net, () => {
-      const os = net.apply(b.source.x, { training: true });
+      const [os, otRaw] = b.target ? applyPair(net, b.source.x, b.target.x) : [net.apply(b.source.x, { training: true })];
       let loss = sourceSegLoss(os, b.source.y, this.lambdaSeg, up, terms);
-      if (!b.target) return loss;
+      if (!b.target || !otRaw) return loss;
       const [, hs, ws] = b.source.y.shape;
       const [, ht, wt] = b.target.x.shape;
-      const ot = upsampled(net.apply(b.target.x, { training: true }), ht, wt, up);
+      const ot = upsampled(otRaw, ht, wt, up);
       if (this.levels.length) {
         keptS = keepOutputs(upsampled(os, hs, ws, up));
         keptT = keepOutputs(ot);

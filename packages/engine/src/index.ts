@@ -9,3 +9,4 @@ export * from "./train/evaluate.js";
 export * from "./eval/index.js";
 export * from "./eval/retrieve.js";
 export * from "./predict.js";
+export * from "./export.js";

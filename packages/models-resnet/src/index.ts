@@ -24,7 +24,7 @@ import { ContainerModule, injectable } from "inversify";
 import { Type as T, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { Backbone, bindPlugin, loadWeights } from "@adaptseg/core";
-import type { SegNetwork, SegOutputs, Network } from "@adaptseg/core";
+import type { OnnxNetGraph, SegNetwork, SegOutputs, Network } from "@adaptseg/core";
 import { dilatedConv2d } from "@adaptseg/compute";
 import { ASPP_DILATIONS, BN_EPS, BN_MOMENTUM, resnetSpec, resnetWeights, type BottleneckSpec } from "./arch.js";
 import { readStateDict } from "./pth.js";
@@ -95,6 +95,8 @@ export class ResnetDeeplabNet implements SegNetwork {
   /** BatchNorm running statistics: weights that are state, not parameters. */
   readonly buffers: ReadonlySet<string>;
   readonly options: ResnetOptions;
+  /** Frozen BN (running statistics) only: faithful BN's batch statistics would mix source and target. */
+  readonly batchIndependent: boolean;
   private readonly blocks: BottleneckSpec[];
   private readonly branches: number;
 
@@ -102,6 +104,7 @@ export class ResnetDeeplabNet implements SegNetwork {
     if (!Number.isInteger(opts.numClasses) || opts.numClasses < 1) throw new Error(`model.numClasses: expected a positive integer, got ${String(opts.numClasses)}`);
     const o = (this.options = resnetOptions(opts as Record<string, unknown>));
     this.numClasses = opts.numClasses;
+    this.batchIndependent = o.bn !== "faithful";
     const spec = resnetSpec(o.widthMultiplier);
     this.blocks = spec.blocks;
     this.featureChannels = spec.layer4Channels;
@@ -249,6 +252,62 @@ export class ResnetDeeplabNet implements SegNetwork {
     }) as unknown as SegOutputs;
   }
 
+  /**
+   * The main output in inference mode (running statistics) as ONNX nodes (Backbone.toOnnx): every
+   * BN folded into the conv before it (w * gamma / sqrt(var + eps), beta - mean * that scale),
+   * ceil-mode max-pool, the bottlenecks' Add + Relu, the layer6 ASPP as a Sum.
+   */
+  async toOnnx(input: string): Promise<OnnxNetGraph> {
+    const g: OnnxNetGraph = { nodes: [], floatConstants: [], output: "" };
+    const read = async (n: string) => (await this.w(n).data()) as Float32Array;
+    const conv = async (x: string, name: string, bn: string | undefined, stride: number, dilation: number, y: string) => {
+      const [kh, kw, ci, co] = this.w(`${name}.weight`).shape as [number, number, number, number];
+      const hwio = await read(`${name}.weight`);
+      const scale = new Float32Array(co).fill(1);
+      let bias: Float32Array;
+      if (bn) {
+        const [gamma, beta, mean, variance] = await Promise.all(["weight", "bias", "running_mean", "running_var"].map((k) => read(`${bn}.${k}`)));
+        bias = new Float32Array(co);
+        for (let o = 0; o < co; o++) {
+          scale[o] = gamma![o]! / Math.sqrt(variance![o]! + BN_EPS);
+          bias[o] = beta![o]! - mean![o]! * scale[o]!;
+        }
+      } else bias = await read(`${name}.bias`);
+      const oihw = new Float32Array(hwio.length);
+      for (let i = 0; i < kh * kw; i++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) oihw[(o * ci + c) * kh * kw + i] = hwio[(i * ci + c) * co + o]! * scale[o]!;
+      g.floatConstants.push({ name: `${name}.weight`, shape: [co, ci, kh, kw], data: oihw }, { name: `${name}.bias`, shape: [co], data: bias });
+      const pad = (dilation * (kh - 1)) / 2;
+      g.nodes.push({
+        op: "Conv",
+        inputs: [x, `${name}.weight`, `${name}.bias`],
+        outputs: [y],
+        attrs: { kernel_shape: [kh, kw], strides: [stride, stride], dilations: [dilation, dilation], pads: [pad, pad, pad, pad] },
+      });
+      return y;
+    };
+    const relu = (x: string) => {
+      g.nodes.push({ op: "Relu", inputs: [x], outputs: [`${x}.relu`] });
+      return `${x}.relu`;
+    };
+    let h = relu(await conv(input, "conv1", "bn1", 2, 1, "conv1.out"));
+    g.nodes.push({ op: "MaxPool", inputs: [h], outputs: ["maxpool.out"], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 } });
+    h = "maxpool.out";
+    for (const b of this.blocks) {
+      const p = b.prefix;
+      let y = relu(await conv(h, `${p}.conv1`, `${p}.bn1`, b.stride, 1, `${p}.conv1.out`));
+      y = relu(await conv(y, `${p}.conv2`, `${p}.bn2`, 1, b.dilation, `${p}.conv2.out`));
+      y = await conv(y, `${p}.conv3`, `${p}.bn3`, 1, 1, `${p}.conv3.out`);
+      const shortcut = b.downsample ? await conv(h, `${p}.downsample.0`, `${p}.downsample.1`, b.stride, 1, `${p}.downsample.out`) : h;
+      g.nodes.push({ op: "Add", inputs: [y, shortcut], outputs: [`${p}.sum`] });
+      h = relu(`${p}.sum`);
+    }
+    const branches: string[] = [];
+    for (let k = 0; k < this.branches; k++) branches.push(await conv(h, `layer6.conv2d_list.${k}`, undefined, 1, ASPP_DILATIONS[k]!, `layer6.conv2d_list.${k}.out`));
+    g.nodes.push({ op: "Sum", inputs: branches, outputs: ["layer6.sum"] });
+    g.output = "layer6.sum";
+    return g;
+  }
+
   /** Parameters as PyTorch counts them (`sum(p.numel() for p in model.parameters())`): every weight but the running statistics. */
   parameterCount(): number {
     let n = 0;
@@ -345,6 +404,10 @@ export class ResnetDeeplab implements Backbone {
   readonly options = ResnetOptions;
   create(options: Record<string, unknown> & { numClasses: number; seed?: number }): SegNetwork {
     return new ResnetDeeplabNet(options as ResnetDeeplabOptions);
+  }
+  toOnnx(net: SegNetwork, input: string): Promise<OnnxNetGraph> {
+    if (!(net instanceof ResnetDeeplabNet)) throw new Error(`resnet101-deeplab: toOnnx needs a network made by this backbone, got ${net.constructor.name}`);
+    return net.toOnnx(input);
   }
 }
 

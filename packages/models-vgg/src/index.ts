@@ -7,7 +7,7 @@ import { ContainerModule, injectable } from "inversify";
 import { Type as T } from "@sinclair/typebox";
 import { Backbone, bindPlugin } from "@adaptseg/core";
 import { dilatedConv2d } from "@adaptseg/compute";
-import type { SegNetwork, SegOutputs } from "@adaptseg/core";
+import type { OnnxNetGraph, SegNetwork, SegOutputs } from "@adaptseg/core";
 import { readImagenetWeights } from "./weights.js";
 
 export * from "./weights.js";
@@ -97,6 +97,8 @@ export class VggDeeplabNet implements SegNetwork {
   readonly weights = new Map<string, tf.Variable>();
   readonly numClasses: number;
   readonly featureChannels: number;
+  /** No BatchNorm, no dropout: source and target may share one call. */
+  readonly batchIndependent = true;
   private readonly layers: ConvSpec[];
   private readonly branches: number;
 
@@ -160,6 +162,41 @@ export class VggDeeplabNet implements SegNetwork {
     }) as unknown as SegOutputs;
   }
 
+  /** The main output as ONNX nodes (Backbone.toOnnx): Conv (OIHW, explicit pads) + Relu, MaxPool (ceil_mode as `pool`), ASPP as a Sum. */
+  async toOnnx(input: string): Promise<OnnxNetGraph> {
+    const g: OnnxNetGraph = { nodes: [], floatConstants: [], output: "" };
+    const conv = async (x: string, name: string, d: number, pad: number, y: string) => {
+      const w = this.weights.get(`${name}.weight`)!;
+      const [kh, kw, ci, co] = w.shape as [number, number, number, number];
+      const hwio = (await w.data()) as Float32Array;
+      const oihw = new Float32Array(hwio.length);
+      for (let i = 0; i < kh * kw; i++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) oihw[(o * ci + c) * kh * kw + i] = hwio[(i * ci + c) * co + o]!;
+      g.floatConstants.push(
+        { name: `${name}.weight`, shape: [co, ci, kh, kw], data: oihw },
+        { name: `${name}.bias`, shape: [co], data: (await this.weights.get(`${name}.bias`)!.data()) as Float32Array },
+      );
+      g.nodes.push({ op: "Conv", inputs: [x, `${name}.weight`, `${name}.bias`], outputs: [y], attrs: { kernel_shape: [kh, kw], dilations: [d, d], pads: [pad, pad, pad, pad] } });
+    };
+    let h = input;
+    for (const l of this.layers) {
+      await conv(h, l.name, l.dilation, l.padding, `${l.name}.conv`);
+      g.nodes.push({ op: "Relu", inputs: [`${l.name}.conv`], outputs: [`${l.name}.relu`] });
+      h = `${l.name}.relu`;
+      if (l.pool) {
+        g.nodes.push({ op: "MaxPool", inputs: [h], outputs: [`${l.name}.pool`], attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: this.opts.pool === "floor" ? 0 : 1 } });
+        h = `${l.name}.pool`;
+      }
+    }
+    const branches: string[] = [];
+    for (let k = 0; k < this.branches; k++) {
+      await conv(h, `classifier.${k}`, ASPP_DILATIONS[k]!, ASPP_DILATIONS[k]!, `classifier.${k}.conv`);
+      branches.push(`classifier.${k}.conv`);
+    }
+    g.nodes.push({ op: "Sum", inputs: branches, outputs: ["classifier.sum"] });
+    g.output = "classifier.sum";
+    return g;
+  }
+
   dispose(): void {
     for (const v of this.weights.values()) v.dispose();
   }
@@ -171,6 +208,10 @@ export class VggDeeplab implements Backbone {
   readonly options = VggDeeplabOptionsSchema;
   create(options: Record<string, unknown> & { numClasses: number; seed?: number }): SegNetwork {
     return new VggDeeplabNet(options as unknown as VggDeeplabOptions);
+  }
+  toOnnx(net: SegNetwork, input: string): Promise<OnnxNetGraph> {
+    if (!(net instanceof VggDeeplabNet)) throw new Error(`vgg16-deeplab: toOnnx needs a network made by this backbone, got ${net.constructor.name}`);
+    return net.toOnnx(input);
   }
 }
 

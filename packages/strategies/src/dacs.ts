@@ -11,7 +11,7 @@ import { classMask, classMix, pickHalf, presentClasses } from "./classmix.js";
 import { drawPhotometric, photometric, type PhotometricParams } from "./photometric.js";
 import { emaUpdate, teacherPredict } from "./teacher.js";
 import { weightedCrossEntropy } from "./losses.js";
-import { netGrads, optionsOf, sourceSegLoss } from "./step.js";
+import { applyPair, netGrads, optionsOf, sourceSegLoss } from "./step.js";
 
 export const DacsOptions = T.Object(
   {
@@ -73,8 +73,9 @@ class DacsRun implements AdaptationRun {
     });
     const xm = tf.concat(images, 0) as tf.Tensor4D;
     const G = netGrads(net, () => {
-      const loss = sourceSegLoss(net.apply(xs, { training: true }), ys, this.o.lambdaSeg, up, terms);
-      terms.mix = tf.keep(weightedCrossEntropy(up(net.apply(xm, { training: true }).main, h, w), mixed.label, mixed.weight));
+      const [os, om] = applyPair(net, xs, xm);
+      const loss = sourceSegLoss(os, ys, this.o.lambdaSeg, up, terms);
+      terms.mix = tf.keep(weightedCrossEntropy(up(om.main, h, w), mixed.label, mixed.weight));
       return loss.add(terms.mix.mul(this.o.lambdaMix));
     });
     return { terms, grads: { G } };

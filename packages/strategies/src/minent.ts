@@ -4,7 +4,7 @@ import { injectable } from "inversify";
 import { Type as T } from "@sinclair/typebox";
 import type { AdaptationRun, AdaptationStrategy, StepBatch, StepResult, StrategyContext } from "@adaptseg/core";
 import { entropyLoss } from "./losses.js";
-import { netGrads, optionsOf, sourceSegLoss } from "./step.js";
+import { applyPair, netGrads, optionsOf, sourceSegLoss } from "./step.js";
 
 export const MinEntOptions = T.Object(
   {
@@ -27,9 +27,9 @@ class MinEntRun implements AdaptationRun {
     const { net, upsample: up } = this.ctx;
     const terms: Record<string, tf.Scalar> = {};
     const G = netGrads(net, () => {
-      let loss = sourceSegLoss(net.apply(b.source.x, { training: true }), b.source.y, this.o.lambdaSeg, up, terms);
+      const [os, ot] = applyPair(net, b.source.x, b.target!.x);
+      let loss = sourceSegLoss(os, b.source.y, this.o.lambdaSeg, up, terms);
       const [, h, w] = b.target!.x.shape;
-      const ot = net.apply(b.target!.x, { training: true });
       terms.ent = tf.keep(entropyLoss(up(ot.main, h, w)));
       loss = loss.add(terms.ent.mul(this.o.lambdaEnt));
       if (ot.aux && this.o.lambdaEntAux > 0) {

@@ -10,7 +10,7 @@ import type { AdaptationRun, AdaptationStrategy, SegNetwork, StepBatch, StepInfo
 import { classThresholds, roundPortion } from "./cbst.js";
 import { copyWeights, emaUpdate, teacherPredict } from "./teacher.js";
 import { crossEntropy2d } from "@adaptseg/compute";
-import { netGrads, optionsOf, sourceSegLoss } from "./step.js";
+import { applyPair, netGrads, optionsOf, sourceSegLoss } from "./step.js";
 
 export const SelfTrainingOptions = T.Object(
   {
@@ -79,8 +79,8 @@ class SelfTrainingRun implements AdaptationRun {
     });
     terms.pl_share = tf.keep(pseudo.less(255).cast("float32").mean() as tf.Scalar);
     const G = netGrads(net, () => {
-      const loss = sourceSegLoss(net.apply(b.source.x, { training: true }), b.source.y, this.o.lambdaSeg, up, terms);
-      const ot = net.apply(b.target!.x, { training: true });
+      const [os, ot] = applyPair(net, b.source.x, b.target!.x);
+      const loss = sourceSegLoss(os, b.source.y, this.o.lambdaSeg, up, terms);
       // Mean over the pseudo-labelled pixels (255 ignored); 0 when none is labelled.
       terms.st = tf.keep(crossEntropy2d(up(ot.main, h, w), pseudo));
       return loss.add(terms.st.mul(this.o.lambdaTarget));

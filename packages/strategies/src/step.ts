@@ -34,3 +34,16 @@ export function netGrads(net: SegNetwork, f: () => tf.Scalar): Record<string, tf
 export function upsampled(o: SegOutputs, h: number, w: number, up: StrategyContext["upsample"]): SegOutputs {
   return { main: up(o.main, h, w), aux: o.aux && up(o.aux, h, w), features: o.features };
 }
+
+/**
+ * Training outputs of `net` on two batches: one call on their concatenation where the network is
+ * batch-independent and the images have the same size (fewer, larger convolutions), else two calls.
+ */
+export function applyPair(net: SegNetwork, a: tf.Tensor4D, b: tf.Tensor4D): [SegOutputs, SegOutputs] {
+  const [n, h, w] = a.shape;
+  if (!net.batchIndependent || b.shape[1] !== h || b.shape[2] !== w) return [net.apply(a, { training: true }), net.apply(b, { training: true })];
+  const o = net.apply(tf.concat([a, b]), { training: true });
+  const part = (t: tf.Tensor4D | undefined, i: 0 | 1) => t && (i ? t.slice(n, b.shape[0]) : t.slice(0, n));
+  const split = (i: 0 | 1): SegOutputs => ({ main: part(o.main, i)!, aux: part(o.aux, i), features: part(o.features, i) });
+  return [split(0), split(1)];
+}

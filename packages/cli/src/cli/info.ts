@@ -18,6 +18,7 @@ export default defineCommand({
       backend: choice.name,
       tfBackend: tf.getBackend(),
       kernels: choice.kernels,
+      adapter: choice.adapter,
       skipped: choice.skipped,
       plugins: pluginNames(container),
       modules: container.adaptseg,
@@ -28,6 +29,7 @@ export default defineCommand({
     }
     const lines = [`backend: ${report.backend}`];
     if (report.kernels) lines.push(`  kernels: ${report.kernels}`);
+    if (report.adapter) lines.push(`  adapter: ${report.adapter}`);
     for (const s of report.skipped) lines.push(`  skipped ${s.name}: ${s.reason}`);
     lines.push("plugins:");
     for (const [point, names] of Object.entries(report.plugins)) lines.push(`  ${point}: ${names.join(", ") || "(none)"}`);

@@ -27,8 +27,9 @@ export default defineCommand({
   name: "predict-server",
   description: "prediction service for editors: JSON-lines requests on stdin, answers on stdout (`@adaptseg/core/protocol`)",
   options: {
-    checkpoint: { type: "string", value: "file", description: "the checkpoint for requests that name none" },
+    checkpoint: { type: "string", value: "file", description: "the checkpoint (or .onnx model) for requests that name none" },
     backend: { type: "string", value: "name", description: "compute backend" },
+    runtime: { type: "string", choices: ["onnx", "tfjs"], description: "where the network runs (default: onnx where onnxruntime-node loads, else tfjs)" },
   },
   async run(v) {
     const engine = await import("@adaptseg/engine");
@@ -42,7 +43,7 @@ export default defineCommand({
         (p) => p.dispose(),
         () => {},
       );
-      const p = engine.Predictor.open(file, { backend: v.backend });
+      const p = engine.Predictor.open(file, { backend: v.backend, runtime: v.runtime as "onnx" | "tfjs" | undefined });
       predictors.set(file, { mtime, p });
       return p;
     };

@@ -37,18 +37,19 @@ export default defineCommand({
   name: "predict",
   description: "mask, colour and overlay PNGs per image (inputs from several folders keep their relative paths)",
   options: {
-    checkpoint: { type: "string", value: "file", required: true, description: "the checkpoint to predict with" },
+    checkpoint: { type: "string", value: "file", required: true, description: "the checkpoint to predict with, or a .onnx model from `export`" },
     out: { type: "string", value: "dir", default: "predictions", description: "output folder" },
     size: { type: "size", minimum: 8, description: "network input size (default: the checkpoint's training size)" },
     alpha: { type: "number", minimum: 0, maximum: 1, default: 0.5, description: "mask opacity in the overlay" },
     backend: { type: "string", value: "name", description: "compute backend" },
+    runtime: { type: "string", choices: ["onnx", "tfjs"], description: "where the network runs (default: onnx where onnxruntime-node loads, else tfjs)" },
   },
   positionals: { name: "image", multiple: true, required: true, description: "image files (png, jpg)" },
   async run(v) {
     const stems = outputStems(v._);
     const out = resolve(v.out);
     const { Predictor } = await import("@adaptseg/engine");
-    const p = await Predictor.open(v.checkpoint, { backend: v.backend });
+    const p = await Predictor.open(v.checkpoint, { backend: v.backend, runtime: v.runtime as "onnx" | "tfjs" | undefined });
     try {
       for (const [file, stem] of stems) {
         const s = await p.segment(file, v.size ?? p.inputSize);

@@ -23,7 +23,7 @@ export default defineCommand({
     const { config, baseDir } = loadConfig(v.config);
     const k = v.k;
     const { Predictor, contactSheet, domainMixing, embedDataset } = await import("@adaptseg/engine");
-    const p = await Predictor.open(v.checkpoint, { backend: v.backend, baseDir });
+    const p = await Predictor.open(v.checkpoint, { backend: v.backend, baseDir, runtime: "tfjs" }); // TF.js: features
     try {
       const embeddings: Float32Array[] = [];
       const domains: Domain[] = [];

@@ -49,7 +49,7 @@ export default defineCommand({
     resume: { type: "boolean", description: "continue from the newest intact checkpoint in the run folder" },
     overwrite: { type: "boolean", description: "start afresh in a folder that holds another run's checkpoints (deletes them and its events)" },
     "max-iters": { type: "integer", minimum: 1, description: "stop after this iteration (overrides training.stopIter)" },
-    backend: { type: "string", value: "name", description: "compute backend: auto, tfjs-node-gpu, tfjs-node, wasm, cpu" },
+    backend: { type: "string", value: "name", description: "compute backend: auto, tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu" },
     seed: { type: "integer", description: "overrides the config's seed" },
     data: { type: "string", value: "dir", description: "data root for relative dataset roots (else ADAPTSEG_DATA)" },
     "json-events": { type: "boolean", description: "print the events as JSON lines on stdout (progress goes to stderr)" },

@@ -212,3 +212,4 @@ export function registerWasmTrainingKernels(): void {
 }
 
 export { loadOrt, ortKernelStats, registerOrtKernels, setOrtKernelsActive } from "./ort.js";
+export { encodeOnnxModel, readOnnxMetadata, type OnnxAttr, type OnnxGraph, type OnnxNode } from "./onnx-graph.js";

@@ -6,8 +6,8 @@ import type { onnx } from "onnx-proto";
 
 const { ModelProto, AttributeProto, TensorProto } = onnxProto.onnx;
 
-/** An attribute value: integer(s) (INT / INTS) or a float (FLOAT). Strings are not needed. */
-export type OnnxAttr = number | number[] | { f: number };
+/** An attribute value: integer(s) (INT / INTS), a float (FLOAT) or a string (STRING). */
+export type OnnxAttr = number | number[] | { f: number } | { s: string };
 export interface OnnxNode {
   op: string;
   inputs: string[];
@@ -18,23 +18,30 @@ export interface OnnxNode {
 }
 export interface OnnxGraph {
   nodes: OnnxNode[];
-  /** float32 graph inputs and outputs with their fixed shapes */
-  inputs: { name: string; shape: number[] }[];
-  outputs: { name: string; shape: number[] }[];
+  /** graph inputs and outputs (float32 unless `type`) with their shapes; a string dim is symbolic (any size) */
+  inputs: { name: string; shape: (number | string)[]; type?: "float32" | "uint8" | "int64" }[];
+  outputs: { name: string; shape: (number | string)[]; type?: "float32" | "uint8" | "int64" }[];
   /** int64 constants (shapes for Reshape, starts/ends for Slice) */
   int64Constants?: { name: string; values: number[] }[];
   /** float32 constants (weights baked into the model, so that ORT can pre-pack them) */
   floatConstants?: { name: string; shape: number[]; data: Float32Array }[];
+  /** the model's metadata_props (e.g. what an exported model needs to be used: classes, preprocessing) */
+  metadata?: Record<string, string>;
+  docString?: string;
 }
 
-function valueInfo(name: string, shape: number[]): onnx.IValueInfoProto {
-  return { name, type: { tensorType: { elemType: TensorProto.DataType.FLOAT, shape: { dim: shape.map((dimValue) => ({ dimValue })) } } } };
+const ELEM_TYPES = { float32: TensorProto.DataType.FLOAT, uint8: TensorProto.DataType.UINT8, int64: TensorProto.DataType.INT64 };
+
+function valueInfo(v: OnnxGraph["inputs"][number]): onnx.IValueInfoProto {
+  const dim = v.shape.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d }));
+  return { name: v.name, type: { tensorType: { elemType: ELEM_TYPES[v.type ?? "float32"], shape: { dim } } } };
 }
 
 function attribute(name: string, v: OnnxAttr): onnx.IAttributeProto {
   const { AttributeType } = AttributeProto;
   if (typeof v === "number") return { name, type: AttributeType.INT, i: v };
   if (Array.isArray(v)) return { name, type: AttributeType.INTS, ints: v };
+  if ("s" in v) return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v.s) };
   return { name, type: AttributeType.FLOAT, f: v.f };
 }
 
@@ -54,16 +61,24 @@ export function encodeOnnxModel(g: OnnxGraph): Uint8Array {
       // raw_data is little-endian, as Float32Array is on every platform onnxruntime-node ships for
       ...(g.floatConstants ?? []).map((c) => ({ name: c.name, dataType: TensorProto.DataType.FLOAT, dims: c.shape, rawData: new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength) })),
     ],
-    input: g.inputs.map((i) => valueInfo(i.name, i.shape)),
-    output: g.outputs.map((o) => valueInfo(o.name, o.shape)),
+    input: g.inputs.map(valueInfo),
+    output: g.outputs.map(valueInfo),
   };
   return ModelProto.encode({
     irVersion: 8,
     producerName: "adaptseg",
     graph,
+    ...(g.docString ? { docString: g.docString } : {}),
+    metadataProps: Object.entries(g.metadata ?? {}).map(([key, value]) => ({ key, value })),
     opsetImport: [
       { domain: "", version: 17 },
       { domain: "com.microsoft", version: 1 },
     ],
   }).finish();
+}
+
+/** An ONNX model's metadata_props (decodes the whole ModelProto: weights included). */
+export function readOnnxMetadata(model: Uint8Array): Record<string, string> {
+  const m = ModelProto.decode(model);
+  return Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key ?? "", p.value ?? ""]));
 }

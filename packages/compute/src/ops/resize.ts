@@ -5,7 +5,9 @@
 // pixel; a few % on every weight of G). The cpu kernel also labels its result [N,W,H,C], so the
 // gradient of any non-square resize threw there. This is the exact adjoint of the forward
 // (tfjs-backend-cpu's ResizeBilinear): each output pixel's gradient goes to its four source
-// pixels with the forward's bilinear weights. Plain JS on the gradient's data, O(output size).
+// pixels with the forward's bilinear weights. On cpu and wasm, plain JS on the gradient's data,
+// O(output size); on other backends (webgpu, tfjs-node) two matrix products with the interpolation
+// matrices along H and W, which keep the gradient on the device (no synchronous read).
 import * as tf from "@tensorflow/tfjs-core";
 // Registers TF.js's own gradients first, so that ours replaces theirs (not the other way round).
 import "@tensorflow/tfjs";
@@ -60,6 +62,33 @@ export function resizeBilinearBackward(dy: ArrayLike<number>, [n, H, W, c]: numb
   return dx;
 }
 
+/** The interpolation matrix of one axis, transposed: [inSize, outSize], column o = output o's weights. */
+function adjointMatrix(outSize: number, inSize: number, alignCorners: boolean, halfPixelCenters: boolean): tf.Tensor2D {
+  const { lo, hi, frac } = taps(outSize, inSize, alignCorners, halfPixelCenters);
+  const m = new Float32Array(inSize * outSize);
+  for (let o = 0; o < outSize; o++) {
+    m[lo[o]! * outSize + o] += 1 - frac[o]!;
+    m[hi[o]! * outSize + o] += frac[o]!;
+  }
+  return tf.tensor2d(m, [inSize, outSize]);
+}
+
+/** resizeBilinearBackward on the device: dy [N,H,W,C] -> [N,h,w,C] as two matrix products. */
+export function resizeBilinearBackwardTensor(dy: tf.Tensor4D, [h, w]: number[], alignCorners: boolean, halfPixelCenters: boolean): tf.Tensor4D {
+  const [n, H, W, c] = dy.shape;
+  return tf.tidy(() => {
+    const rows = tf.matMul(adjointMatrix(H, h!, alignCorners, halfPixelCenters), dy.transpose([1, 0, 2, 3]).reshape([H, n * W * c])); // [h, N*W*C]
+    const cols = rows
+      .reshape([h!, n, W, c])
+      .transpose([2, 0, 1, 3])
+      .reshape([W, h! * n * c]);
+    return tf
+      .matMul(adjointMatrix(W, w!, alignCorners, halfPixelCenters), cols)
+      .reshape([w!, h!, n, c])
+      .transpose([2, 1, 0, 3]) as tf.Tensor4D;
+  });
+}
+
 /**
  * Installs the exact resizeBilinear gradient for every backend (idempotent). Not done on import:
  * selectBackend and registerComputeKernels call it.
@@ -72,7 +101,11 @@ export function registerResizeBilinearGrad(): void {
       const [images] = saved as [tf.Tensor4D];
       const { alignCorners, halfPixelCenters } = attrs as unknown as { alignCorners: boolean; halfPixelCenters: boolean };
       const g = dy as tf.Tensor4D;
-      return { images: () => tf.tensor4d(resizeBilinearBackward(g.dataSync(), g.shape, images.shape.slice(1, 3), !!alignCorners, !!halfPixelCenters), images.shape) };
+      const size = images.shape.slice(1, 3);
+      // cpu and wasm: the JS loop on host memory (a copy, not a device round trip).
+      if (tf.getBackend() === "cpu" || tf.getBackend() === "wasm")
+        return { images: () => tf.tensor4d(resizeBilinearBackward(g.dataSync(), g.shape, size, !!alignCorners, !!halfPixelCenters), images.shape) };
+      return { images: () => resizeBilinearBackwardTensor(g, size, !!alignCorners, !!halfPixelCenters) };
     },
   });
 }

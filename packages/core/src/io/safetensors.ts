@@ -10,7 +10,17 @@ export interface RawTensor {
   shape: number[];
   data: Float32Array;
 }
-export type WeightsIn = Record<string, Tensor | { dtype?: string; shape: number[]; data: ArrayLike<number> }>;
+export type WeightsIn = Record<string, { dtype?: string; shape: number[]; data: ArrayLike<number> }>;
+
+/** Tensors' values for saveWeights, read with `await data()` (no synchronous read; webgpu has none). */
+export async function readTensors(tensors: Record<string, Tensor>): Promise<Record<string, RawTensor>> {
+  const raw: Record<string, RawTensor> = {};
+  for (const [n, t] of Object.entries(tensors)) {
+    const d = await t.data();
+    raw[n] = { dtype: "float32", shape: t.shape, data: d instanceof Float32Array ? d : Float32Array.from(d) };
+  }
+  return raw;
+}
 
 /** An IEEE half-precision bit pattern as a number. */
 export function f16(h: number): number {
@@ -153,10 +163,7 @@ function verifyWritten(fd: number, bytes: Uint8Array): void {
  * Metadata values that are not strings are JSON-encoded.
  */
 export function saveWeights(file: string, tensors: WeightsIn, metadata: Record<string, unknown> = {}): void {
-  const raw: Record<string, { shape: number[]; data: ArrayLike<number> }> = {};
-  for (const [n, t] of Object.entries(tensors)) {
-    raw[n] = "dataSync" in t ? { shape: t.shape, data: t.dataSync() as ArrayLike<number> } : t;
-  }
+  const raw = tensors;
   const meta: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata)) meta[k] = typeof v === "string" ? v : JSON.stringify(v);
   const bytes = encodeSafetensors(raw, meta);

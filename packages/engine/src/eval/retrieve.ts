@@ -9,9 +9,10 @@ export type Domain = "source" | "target";
 export const DOMAIN_COLORS: Record<Domain, RGB> = { source: [255, 140, 0], target: [30, 144, 255] };
 
 /** Global average pool over H and W: one C-vector per batch item. */
-export function poolFeatures(features: tf.Tensor4D): Float32Array[] {
+export async function poolFeatures(features: tf.Tensor4D): Promise<Float32Array[]> {
   const [n, , , c] = features.shape;
-  const flat = tf.tidy(() => features.mean([1, 2]).dataSync() as Float32Array);
+  const pooled = features.mean([1, 2]);
+  const flat = (await pooled.data().finally(() => pooled.dispose())) as Float32Array;
   return Array.from({ length: n }, (_, i) => flat.slice(i * c, (i + 1) * c));
 }
 
@@ -107,11 +108,12 @@ export async function embedDataset(
   const out = { embeddings: [] as Float32Array[], thumbs: [] as Omit<Thumb, "domain">[], ids: [] as string[] };
   for (const s of ds.samples.slice(0, opts.limit)) {
     const img = await predictor.pipeline.readImage(s.image, size);
-    const [emb] = tf.tidy(() => {
+    const f = tf.tidy(() => {
       const f = predictor.net.apply(tf.tensor4d(img.input, [1, img.height, img.width, 3])).features;
       if (!f) throw new Error("embedDataset: the network returns no backbone features");
-      return poolFeatures(f);
+      return f;
     });
+    const [emb] = await poolFeatures(f).finally(() => f.dispose());
     out.embeddings.push(emb!);
     const tw = Math.min(img.origWidth, opts.thumbWidth ?? 160);
     const th = Math.max(1, Math.round((img.origHeight * tw) / img.origWidth));

@@ -74,12 +74,12 @@ const listed = (xs: string[], n = 5) => `${xs.slice(0, n).join("; ")}${xs.length
  * not finite; the write is atomic and verified (saveWeights). Then keeps the newest `keep`
  * checkpoints up to this one, deleting older ones only: never this one, never a newer file.
  */
-export function saveCheckpoint(
+export async function saveCheckpoint(
   dir: string,
   parts: { G: Network; D: Map<string, Network>; N?: Map<string, Network>; optimizers: Record<string, Optimizer> },
   meta: Omit<CheckpointMeta, "format" | "optimizers">,
   keep = 3,
-): string {
+): Promise<string> {
   const tensors: Record<string, tf.Tensor> = {};
   for (const [n, v] of parts.G.weights) tensors[`G/${n}`] = v;
   for (const [level, d] of parts.D) for (const [n, v] of d.weights) tensors[`D/${level}/${n}`] = v;
@@ -93,7 +93,7 @@ export function saveCheckpoint(
   const file = checkpointPath(dir, meta.iteration);
   // One download per tensor: checked for finiteness, then encoded.
   const raw: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [n, t] of Object.entries(tensors)) raw[n] = { shape: t.shape, data: t.dataSync() as Float32Array };
+  for (const [n, t] of Object.entries(tensors)) raw[n] = { shape: t.shape, data: (await t.data()) as Float32Array };
   const bad = nonFiniteTensors(Object.entries(raw));
   if (bad.length) throw new NonFiniteWeightsError(`refusing to write ${file}: non-finite values after iteration ${meta.iteration} in ${listed(bad)}`, file, bad);
   saveWeights(file, raw, { adaptseg: { format: CHECKPOINT_FORMAT, ...meta, optimizers } });

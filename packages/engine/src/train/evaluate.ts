@@ -21,16 +21,17 @@ export interface EvalResult {
 }
 
 /** Train ids [h,w] for one image: logits upsampled to (h, w) (the label size), then argmax. */
-export function predictIds(net: SegNetwork, img: NetImage, h = img.origHeight, w = img.origWidth, up = upsample): Uint8Array {
-  return tf.tidy(() => {
+export async function predictIds(net: SegNetwork, img: NetImage, h = img.origHeight, w = img.origWidth, up = upsample): Promise<Uint8Array> {
+  const ids = tf.tidy(() => {
     const x = tf.tensor4d(img.input, [1, img.height, img.width, 3]);
-    const logits = up(net.apply(x).main, h, w);
-    return Uint8Array.from(logits.argMax(-1).dataSync());
+    return up(net.apply(x).main, h, w).argMax(-1);
   });
+  return Uint8Array.from(await ids.data().finally(() => ids.dispose()));
 }
 
+/** `net`: the network (run in TF.js), or a function that predicts train ids at (h, w) (onnxruntime: Predictor.predictIds). */
 export async function evaluate(
-  net: SegNetwork,
+  net: SegNetwork | ((img: NetImage, h: number, w: number) => Promise<Uint8Array>),
   pipeline: DataPipeline,
   ds: OpenedDataset,
   opts: { size?: { width: number; height: number }; classes?: number[]; outDir?: string; limit?: number; upsample?: typeof upsample } = {},
@@ -43,7 +44,7 @@ export async function evaluate(
   for (const s of samples) {
     const img = await pipeline.readImage(s.image, opts.size);
     const label = await ds.adapter.readLabel(s.label!, ds.options);
-    const pred = predictIds(net, img, label.height, label.width, opts.upsample);
+    const pred = typeof net === "function" ? await net(img, label.height, label.width) : await predictIds(net, img, label.height, label.width, opts.upsample);
     cm.process(label.data, pred);
     if (opts.outDir) {
       writeFileSync(join(opts.outDir, `${s.id}_trainIds.png`), encodePng(pred, label.width, label.height, 1));

@@ -20,6 +20,7 @@ import {
   type OpenedDataset,
   type SegNetwork,
   type StepBatch,
+  type StepResult,
   type StrategyContext,
   type ExperimentConfig,
   type ResolvedConfig,
@@ -450,10 +451,10 @@ async function runLocked(exp: Experiment, opts: TrainOptions, outDir: string, st
   // The newest checkpoint known good (verified when written, or resumed from): named when a write fails.
   let lastCheckpoint: string | undefined = last?.file;
   let lastGoodIteration = last?.ck.meta.iteration;
-  const checkpoint = (reason: "interval" | "signal" | "final") => {
+  const checkpoint = async (reason: "interval" | "signal" | "final") => {
     let file: string;
     try {
-      file = saveCheckpoint(
+      file = await saveCheckpoint(
         outDir,
         { G: net, D: run.discriminators, N: run.networks, optimizers: { G: optG, D: optD } },
         {
@@ -520,33 +521,36 @@ async function runLocked(exp: Experiment, opts: TrainOptions, outDir: string, st
       await run.beforeStep?.(info);
       const lrG = polyLr(oG.lr, iteration, t.maxIters, oG.power);
       const lrD = polyLr(oD.lr, iteration, t.maxIters, oD.power);
-      const losses = tf.tidy(() => {
-        const { terms, grads } = run.step(stepBatch(sb, tb), info);
-        try {
-          const keys = Object.keys(terms);
-          const values = tf.stack(keys.map((n) => terms[n]!)).dataSync();
-          const out: Record<string, number> = {};
-          keys.forEach((n, i) => (out[n] = values[i]!));
-          const bad = keys.filter((n) => !Number.isFinite(out[n]!));
-          if (bad.length) throw new NonFiniteLossError(`non-finite loss at iteration ${iteration + 1}: ${bad.map((n) => `${n}=${out[n]}`).join(", ")}; weights were not updated`);
+      // The step's graph in one scope (only its loss terms and gradients kept), the loss values read
+      // with `await data()` (no synchronous read: webgpu has none, a GPU would stall), the optimiser
+      // steps in a second scope.
+      const { terms, grads } = tf.tidy(() => run.step(stepBatch(sb, tb), info) as unknown as tf.TensorContainerObject) as unknown as StepResult;
+      const losses: Record<string, number> = {};
+      try {
+        const keys = Object.keys(terms);
+        const stacked = tf.stack(keys.map((n) => terms[n]!));
+        const values = await stacked.data().finally(() => stacked.dispose());
+        keys.forEach((n, i) => (losses[n] = values[i]!));
+        const bad = keys.filter((n) => !Number.isFinite(losses[n]!));
+        if (bad.length) throw new NonFiniteLossError(`non-finite loss at iteration ${iteration + 1}: ${bad.map((n) => `${n}=${losses[n]}`).join(", ")}; weights were not updated`);
+        tf.tidy(() => {
           // Step 4: one optimiser step each.
           const gG = byName(grads.G);
           optG.step(body, gG, lrG);
           if (heads.size) optG.step(heads, gG, lrG * HEAD_LR_FACTOR);
           if (grads.D) optD.step(dVars, byName(grads.D), lrD);
           run.afterStep?.(info);
-          return out;
-        } finally {
-          tf.dispose(Object.values(terms));
-        }
-      });
+        });
+      } finally {
+        tf.dispose([...Object.values(terms), ...Object.values(grads.G), ...Object.values(grads.D ?? {})]);
+      }
       iteration++;
       lossHistory.push(losses);
       const dt = (performance.now() - t0) / 1000;
       times.push(dt);
       const sec = mean(times.slice(-20));
       emit({ type: "iteration", iteration, losses, lr: { G: lrG, ...(adaptive ? { D: lrD } : {}) }, secPerIter: dt, itPerSec: 1 / sec, etaSec: sec * (stopIter - iteration) });
-      if (iteration % t.snapshotEvery === 0 && iteration < stopIter) checkpoint("interval");
+      if (iteration % t.snapshotEvery === 0 && iteration < stopIter) await checkpoint("interval");
       const every = config.evaluation?.every ?? 0;
       if (every && iteration % every === 0 && iteration < stopIter) await runEval();
       const mem = tf.memory();
@@ -554,7 +558,7 @@ async function runLocked(exp: Experiment, opts: TrainOptions, outDir: string, st
       tensorBytes.push(mem.numBytes);
     }
     // A resumed run stopped before its first iteration: its checkpoint is already on disk, unchanged.
-    if (!(last && iteration === firstIteration)) checkpoint(status === "stopped" ? "signal" : "final");
+    if (!(last && iteration === firstIteration)) await checkpoint(status === "stopped" ? "signal" : "final");
     if (status === "completed") await runEval();
     emit({ type: "end", iteration, status });
     return { iteration, status, lossHistory, evals, checkpoint: lastCheckpoint, tensorCounts, tensorBytes };
