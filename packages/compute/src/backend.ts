@@ -1,5 +1,6 @@
 // Compute backend selection: tfjs-node-gpu, then tfjs-node, then webgpu, then wasm, then cpu.
 import * as tf from "@tensorflow/tfjs-core";
+import { existsSync, readdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { ContainerModule } from "inversify";
 import { ComputeBackend } from "@adaptseg/core";
@@ -88,6 +89,10 @@ let webgpuFound: { gpu: object; globals: object; adapter: GpuAdapter; name: stri
  * tfjs-backend-webgpu. A software adapter (Mesa's lavapipe) is only taken when asked for by name.
  */
 async function setupWebgpu(requested = false): Promise<string | undefined> {
+  // Without a GPU device node only a software adapter can exist: don't load Dawn (it prints
+  // Vulkan warnings on stderr wherever an old lavapipe is installed).
+  if (!requested && !webgpuFound && !hasGpuDevice())
+    return "no GPU device here (no /dev/dri/renderD* or /dev/nvidia*): a software Vulkan adapter is taken only when asked for (--backend webgpu or ADAPTSEG_BACKEND=webgpu)";
   if (!webgpuFound) {
     let gpu: { requestAdapter(options: object): Promise<GpuAdapter | null> };
     let globals: object;
@@ -130,6 +135,13 @@ async function setupWebgpu(requested = false): Promise<string | undefined> {
   }
   webgpuAdapter = name;
   return undefined;
+}
+
+/** A GPU's device node (Mesa's DRM render node, NVIDIA's driver); on other systems: maybe. */
+function hasGpuDevice(): boolean {
+  if (process.platform !== "linux") return true;
+  const dri = existsSync("/dev/dri") ? readdirSync("/dev/dri") : [];
+  return dri.some((f) => f.startsWith("renderD")) || existsSync("/dev/nvidiactl") || existsSync("/dev/nvidia0");
 }
 
 /** The adapter the last webgpu set-up took. */
