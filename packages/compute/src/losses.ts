@@ -25,3 +25,6 @@ export function upsample(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
 export function upsampleAlignCorners(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
   return x.shape[1] === h && x.shape[2] === w ? x : tf.image.resizeBilinear(x, [h, w], true, false);
 }
+
+/** The upsampling of a `model.upsample` mode: "align-corners", else half-pixel centres. */
+export const upsampleFor = (mode: string | undefined): typeof upsample => (mode === "align-corners" ? upsampleAlignCorners : upsample);

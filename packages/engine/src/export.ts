@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { cpus } from "node:os";
 import { readFileSync } from "node:fs";
-import { encodeOnnxModel, loadOnnxRuntime, readOnnxMetadata, upsample, upsampleAlignCorners, type OnnxGraph, type OnnxRuntime } from "@adaptseg/compute";
+import { encodeOnnxModel, loadOnnxRuntime, readOnnxMetadata, upsampleFor, type OnnxGraph, type OnnxRuntime } from "@adaptseg/compute";
 import { IMG_MEAN } from "@adaptseg/datasets";
 import type { Backbone, SegNetwork } from "@adaptseg/core";
 
@@ -148,7 +148,7 @@ export class OnnxSegmenter {
   async predictIds(input: Float32Array, H: number, W: number, h = H, w = W, mode: UpsampleMode = this.info.upsample): Promise<Uint8Array> {
     if (h === H && w === W && mode === this.info.upsample) return (await this.run(input, H, W, ["mask"])).mask!.data as Uint8Array;
     const { coarse_logits: c } = await this.run(input, H, W, ["coarse_logits"]);
-    const up = mode === "align-corners" ? upsampleAlignCorners : upsample;
+    const up = upsampleFor(mode);
     const ids = tf.tidy(() => up(tf.tensor4d(c!.data as Float32Array, c!.dims as [number, number, number, number]).transpose([0, 2, 3, 1]) as tf.Tensor4D, h, w).argMax(-1));
     const data = await ids.data();
     ids.dispose();
@@ -168,7 +168,7 @@ export class OnnxSegmenter {
 export async function compareOnnxWithTfjs(net: SegNetwork, onnx: OnnxSegmenter, H: number, W: number, seed = 1): Promise<{ coarse: number; logits: number; maxAbs: number }> {
   const x = tf.randomUniform([1, H, W, 3], -128, 128, "float32", seed) as tf.Tensor4D;
   const input = (await x.data()) as Float32Array;
-  const up = onnx.info.upsample === "align-corners" ? upsampleAlignCorners : upsample;
+  const up = upsampleFor(onnx.info.upsample);
   const ref = tf.tidy(() => {
     const main = net.apply(x).main;
     return [main.transpose([0, 3, 1, 2]), up(main, H, W).transpose([0, 3, 1, 2])];

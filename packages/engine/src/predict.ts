@@ -18,7 +18,7 @@ import {
 } from "@adaptseg/core";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { selectBackend, upsample, upsampleAlignCorners } from "@adaptseg/compute";
+import { selectBackend, upsampleFor } from "@adaptseg/compute";
 import { builtinModules } from "./builtins.js";
 import { assignWeights, readCheckpoint, withPrefix, type CheckpointMeta } from "./train/checkpoint.js";
 import { predictIds } from "./train/evaluate.js";
@@ -196,7 +196,7 @@ export class Predictor {
   /** Train ids at (h, w) (default: the image's own size), upsampled by `mode` (default: the model's); in onnxruntime or TF.js. */
   async predictIds(img: NetImage, h = img.origHeight, w = img.origWidth, mode = this.upsampleMode): Promise<Uint8Array> {
     if (this.onnx) return this.onnx.predictIds(img.input, img.height, img.width, h, w, mode);
-    return predictIds(this.net, img, h, w, mode === "align-corners" ? upsampleAlignCorners : upsample);
+    return predictIds(this.net, img, h, w, upsampleFor(mode));
   }
 
   /** PNG bytes: train-id mask, colourised mask, and overlay on the image. */

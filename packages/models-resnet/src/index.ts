@@ -25,7 +25,7 @@ import { Type as T, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { Backbone, bindPlugin, loadWeights } from "@adaptseg/core";
 import type { OnnxNetGraph, SegNetwork, SegOutputs, Network } from "@adaptseg/core";
-import { dilatedConv2d } from "@adaptseg/compute";
+import { appendOnnxConv, dilatedConv2d } from "@adaptseg/compute";
 import { ASPP_DILATIONS, BN_EPS, BN_MOMENTUM, resnetSpec, resnetWeights, type BottleneckSpec } from "./arch.js";
 import { readStateDict } from "./pth.js";
 import { deeplabMultiRename, fitWeights, isDeeplabVggNames, vggRename, type FileTensor } from "./torch-names.js";
@@ -260,9 +260,9 @@ export class ResnetDeeplabNet implements SegNetwork {
   async toOnnx(input: string): Promise<OnnxNetGraph> {
     const g: OnnxNetGraph = { nodes: [], floatConstants: [], output: "" };
     const read = async (n: string) => (await this.w(n).data()) as Float32Array;
-    const conv = async (x: string, name: string, bn: string | undefined, stride: number, dilation: number, y: string) => {
-      const [kh, kw, ci, co] = this.w(`${name}.weight`).shape as [number, number, number, number];
-      const hwio = await read(`${name}.weight`);
+    const conv = async (input: string, name: string, bn: string | undefined, stride: number, dilation: number, output: string) => {
+      const w = this.w(`${name}.weight`);
+      const co = w.shape[3]!;
       const scale = new Float32Array(co).fill(1);
       let bias: Float32Array;
       if (bn) {
@@ -273,17 +273,8 @@ export class ResnetDeeplabNet implements SegNetwork {
           bias[o] = beta![o]! - mean![o]! * scale[o]!;
         }
       } else bias = await read(`${name}.bias`);
-      const oihw = new Float32Array(hwio.length);
-      for (let i = 0; i < kh * kw; i++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) oihw[(o * ci + c) * kh * kw + i] = hwio[(i * ci + c) * co + o]! * scale[o]!;
-      g.floatConstants.push({ name: `${name}.weight`, shape: [co, ci, kh, kw], data: oihw }, { name: `${name}.bias`, shape: [co], data: bias });
-      const pad = (dilation * (kh - 1)) / 2;
-      g.nodes.push({
-        op: "Conv",
-        inputs: [x, `${name}.weight`, `${name}.bias`],
-        outputs: [y],
-        attrs: { kernel_shape: [kh, kw], strides: [stride, stride], dilations: [dilation, dilation], pads: [pad, pad, pad, pad] },
-      });
-      return y;
+      const pad = (dilation * (w.shape[0]! - 1)) / 2;
+      return appendOnnxConv(g, { name, input, output, weight: await read(`${name}.weight`), shape: w.shape, bias, pad, stride, dilation, scale });
     };
     const relu = (x: string) => {
       g.nodes.push({ op: "Relu", inputs: [x], outputs: [`${x}.relu`] });

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { ContainerModule, injectable } from "inversify";
 import { Type as T } from "@sinclair/typebox";
 import { Backbone, bindPlugin } from "@adaptseg/core";
-import { dilatedConv2d } from "@adaptseg/compute";
+import { appendOnnxConv, dilatedConv2d } from "@adaptseg/compute";
 import type { OnnxNetGraph, SegNetwork, SegOutputs } from "@adaptseg/core";
 import { readImagenetWeights } from "./weights.js";
 
@@ -165,17 +165,10 @@ export class VggDeeplabNet implements SegNetwork {
   /** The main output as ONNX nodes (Backbone.toOnnx): Conv (OIHW, explicit pads) + Relu, MaxPool (ceil_mode as `pool`), ASPP as a Sum. */
   async toOnnx(input: string): Promise<OnnxNetGraph> {
     const g: OnnxNetGraph = { nodes: [], floatConstants: [], output: "" };
-    const conv = async (x: string, name: string, d: number, pad: number, y: string) => {
+    const conv = async (input: string, name: string, d: number, pad: number, output: string) => {
       const w = this.weights.get(`${name}.weight`)!;
-      const [kh, kw, ci, co] = w.shape as [number, number, number, number];
-      const hwio = (await w.data()) as Float32Array;
-      const oihw = new Float32Array(hwio.length);
-      for (let i = 0; i < kh * kw; i++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) oihw[(o * ci + c) * kh * kw + i] = hwio[(i * ci + c) * co + o]!;
-      g.floatConstants.push(
-        { name: `${name}.weight`, shape: [co, ci, kh, kw], data: oihw },
-        { name: `${name}.bias`, shape: [co], data: (await this.weights.get(`${name}.bias`)!.data()) as Float32Array },
-      );
-      g.nodes.push({ op: "Conv", inputs: [x, `${name}.weight`, `${name}.bias`], outputs: [y], attrs: { kernel_shape: [kh, kw], dilations: [d, d], pads: [pad, pad, pad, pad] } });
+      const [weight, bias] = (await Promise.all([w.data(), this.weights.get(`${name}.bias`)!.data()])) as Float32Array[];
+      appendOnnxConv(g, { name, input, output, weight: weight!, shape: w.shape, bias: bias!, pad, dilation: d });
     };
     let h = input;
     for (const l of this.layers) {

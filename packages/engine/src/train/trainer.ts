@@ -29,7 +29,7 @@ import {
   createContainer,
   resolvePlugin,
 } from "@adaptseg/core";
-import { selectBackend, upsample, upsampleAlignCorners } from "@adaptseg/compute";
+import { selectBackend, upsampleFor } from "@adaptseg/compute";
 import { builtinModules } from "../builtins.js";
 import { Adam, SGD, polyLr } from "./optim.js";
 import {
@@ -125,7 +125,7 @@ export async function buildExperiment(input: ExperimentConfig, opts: ExperimentO
   const warm = initFile && isCheckpoint(initFile);
   const net = backbone.create({ ...modelOptions, seed, init: warm ? undefined : initFile });
   if (warm) assignWeights(net, withPrefix(readCheckpoint(initFile).tensors, "G/"), initFile);
-  const up = mode === "align-corners" ? upsampleAlignCorners : upsample;
+  const up = upsampleFor(mode);
   return { config, container, backend: choice.name, pipeline, source, target, evalSet, net, backbone, modelOptions, meta: source.meta, upsample: up };
 }
 
