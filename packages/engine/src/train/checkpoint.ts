@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { closeSync, existsSync, linkSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, join } from "node:path";
-import { loadWeights, saveWeights, type Network, type RawTensor } from "@adaptseg/core";
+import { loadWeights, readTensors, saveWeights, type Network, type RawTensor } from "@adaptseg/core";
 import type { Optimizer } from "./optim.js";
 
 export const CHECKPOINT_FORMAT = "adaptseg-checkpoint/1";
@@ -92,8 +92,7 @@ export async function saveCheckpoint(
   }
   const file = checkpointPath(dir, meta.iteration);
   // One download per tensor: checked for finiteness, then encoded.
-  const raw: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [n, t] of Object.entries(tensors)) raw[n] = { shape: t.shape, data: (await t.data()) as Float32Array };
+  const raw = await readTensors(tensors);
   const bad = nonFiniteTensors(Object.entries(raw));
   if (bad.length) throw new NonFiniteWeightsError(`refusing to write ${file}: non-finite values after iteration ${meta.iteration} in ${listed(bad)}`, file, bad);
   saveWeights(file, raw, { adaptseg: { format: CHECKPOINT_FORMAT, ...meta, optimizers } });
